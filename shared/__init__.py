@@ -1,0 +1,1 @@
+"""What all clusterhub services share: the event log, the store, errors, settings and logging."""

@@ -1,0 +1,114 @@
+"""The store: one SQLAlchemy engine over SQLite (embedded default) or PostgreSQL (production).
+
+Database work runs on the synchronous drivers in worker threads, one thread hop per unit of
+work: aiosqlite pays a hop per statement, which costs more than SQLite's own commit.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from typing import Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
+Dialect = Literal["sqlite", "postgresql"]
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and point them at psycopg 3."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """Engine plus the two ways in: `writing()` (serialised, durable) and `reading()`."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        parsed = make_url(self.url)
+        self.dialect: Dialect = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+        if self.dialect == "sqlite":
+            path = parsed.database or ""
+            if path and path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            self.engine = _sqlite_engine(self.url, echo=echo)
+            # SQLite has one writer; queueing writers here beats spinning on busy_timeout.
+            self._write_limiter = anyio.CapacityLimiter(1)
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+            )
+            self._write_limiter = anyio.CapacityLimiter(pool_size)
+        self._read_limiter = anyio.CapacityLimiter(pool_size)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction: commits on success, rolls back on any exception."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(conn)` in one write transaction on a worker thread."""
+
+        def run() -> T:
+            with self.writing() as conn:
+                return work(conn)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._write_limiter)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self.reading() as conn:
+                return work(conn)
+
+        return await anyio.to_thread.run_sync(run, limiter=self._read_limiter)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    engine = create_engine(
+        url,
+        echo=echo,
+        # Pooled connections move between worker threads, never two at once.
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=10,
+        max_overflow=10,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Autocommit at the driver level so that SQLAlchemy's begin hook decides the BEGIN kind.
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
+        # fail with SQLITE_BUSY without waiting, and the event log needs the lock before reading
+        # the chain head.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

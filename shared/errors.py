@@ -1,0 +1,99 @@
+"""Domain errors carry their HTTP status; one set of handlers renders RFC 9457 problem+json.
+
+DomainError
+ ├── NotFound                 404
+ ├── Conflict                 409   (ConcurrencyError lives in shared.eventlog)
+ ├── PreconditionFailed       412   (stale If-Match)
+ ├── PreconditionRequired     428   (If-Match missing where required)
+ └── InvalidInput             422   (with a list of {field, message})
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    status: int = 400
+    title: str = "Bad request"
+    type_slug: str = "bad-request"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    def problem(self) -> dict[str, Any]:
+        return {
+            "type": f"https://clusterhub.eu/problems/{self.type_slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extensions,
+        }
+
+
+class NotFound(DomainError):
+    status, title, type_slug = 404, "Not found", "not-found"
+
+
+class Conflict(DomainError):
+    status, title, type_slug = 409, "Conflict", "conflict"
+
+
+class PreconditionFailed(DomainError):
+    status, title, type_slug = 412, "Precondition failed", "precondition-failed"
+
+
+class PreconditionRequired(DomainError):
+    status, title, type_slug = 428, "Precondition required", "precondition-required"
+
+
+class InvalidInput(DomainError):
+    status, title, type_slug = 422, "Invalid input", "invalid-input"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail, errors=errors or [])
+
+    @classmethod
+    def field(cls, field: str, message: str) -> "InvalidInput":
+        return cls(f"{field}: {message}", [{"field": field, "message": message}])
+
+
+class ServiceUnavailable(DomainError):
+    status, title, type_slug = 503, "Service unavailable", "service-unavailable"
+
+
+def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # FastAPI prefixes locations with "body"/"query"/"header"; keep it, it tells where to look.
+    return ".".join(str(part) for part in loc)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error the API can raise as problem+json, never a bare 500 page."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.extensions["retry_after"])} if "retry_after" in exc.extensions else None
+        return problem_response(exc.status, exc.problem(), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return problem_response(422, InvalidInput(detail, errors).problem())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code, "detail": str(exc.detail)}
+        return problem_response(exc.status_code, body, getattr(exc, "headers", None))

@@ -1,0 +1,421 @@
+"""The shared append-only event log: every state change of every service, hash-chained.
+
+Ordering. Appends are serialised (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped
+advisory lock taken before the chain head is read), and each event's position is the head's
+position + 1. Because the lock is held until commit, positions are gapless and commit order
+equals position order, so a reader that asks for `position > checkpoint` never skips an event
+that commits later with a smaller position (the failure mode of sequence-assigned ids).
+
+Tamper evidence. Each event's hash covers its content and the previous event's hash
+(`chain_hash`), so editing, removing or reordering a stored event breaks every later link.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, Table
+
+from shared.errors import Conflict, DomainError
+
+GENESIS_HASH = "0" * 64
+NO_STREAM = 0  # expected_version meaning "the stream must not exist yet"
+ADVISORY_LOCK_KEY = 0x636C7573  # "clus": the one lock every PostgreSQL append takes
+
+
+# --------------------------------------------------------------------------------------------
+# Event types
+
+
+class DomainEvent(BaseModel):
+    """Base of every event type: frozen, past tense, with a stable name and a schema version.
+
+    Subclasses set `event_type` (e.g. "registry.OrganisationRegistered", never an import path)
+    and `schema_version`; to read older stored versions they define static methods
+    `upcast_v1_v2(data) -> data`, `upcast_v2_v3(data)`, … applied in order on read.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        name = cls.__dict__.get("event_type")
+        if name:
+            known = EVENT_TYPES.get(name)
+            if known is not None and known.__qualname__ != cls.__qualname__:
+                raise TypeError(f"event type {name!r} already defined by {known.__qualname__}")
+            EVENT_TYPES[name] = cls
+
+    @classmethod
+    def upcast(cls, data: dict[str, Any], from_version: int) -> dict[str, Any]:
+        for version in range(from_version, cls.schema_version):
+            step = getattr(cls, f"upcast_v{version}_v{version + 1}", None)
+            if step is None:
+                raise TypeError(f"{cls.event_type}: no upcaster from v{version} to v{version + 1}")
+            data = step(dict(data))
+        return data
+
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {}
+
+
+def decode_event(event_type: str, schema_version: int, data: dict[str, Any]) -> DomainEvent:
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise LookupError(f"unknown event type {event_type!r}")
+    if schema_version > cls.schema_version:
+        raise LookupError(f"{event_type} v{schema_version} is newer than this code (v{cls.schema_version})")
+    return cls.model_validate(cls.upcast(data, schema_version))
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Who and what caused an event; stored with it and covered by its hash."""
+
+    actor: str | None = None
+    tenant: str | None = None
+    service: str | None = None
+    request_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    stream_id: str
+    stream_type: str
+    version: int
+    event_type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def event(self) -> DomainEvent:
+        """The typed event, upcast to the current schema version."""
+        return decode_event(self.event_type, self.schema_version, self.data)
+
+    def public(self) -> dict[str, Any]:
+        """The event as the API shows it in history and audit listings."""
+        return {
+            "position": self.position,
+            "stream_id": self.stream_id,
+            "stream_type": self.stream_type,
+            "version": self.version,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "data": self.data,
+            "metadata": self.metadata,
+            "recorded_at": self.recorded_at,
+            "hash": self.hash,
+        }
+
+
+class ConcurrencyError(Conflict):
+    """The stream moved on since the caller read it (or exists when it must not)."""
+
+    title, type_slug = "Concurrent modification", "concurrent-modification"
+
+    def __init__(self, stream_id: str, expected: int | None, current: int) -> None:
+        what = "must not exist" if expected == NO_STREAM else f"expected at version {expected}"
+        super().__init__(
+            f"stream {stream_id} {what}, but is at version {current}",
+            stream_id=stream_id,
+            expected_version=expected,
+            current_version=current,
+        )
+        self.current_version = current
+
+
+class Projector(Protocol):
+    """A read model updated in the same transaction as the append (and rebuildable from the log)."""
+
+    name: str
+    tables: Sequence[Table]  # in creation order; rebuild clears them in reverse
+
+    def handles(self, event_type: str) -> bool: ...
+
+    def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Hashing
+
+
+def canonical_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def chain_hash(
+    prev_hash: str,
+    position: int,
+    stream_id: str,
+    stream_type: str,
+    version: int,
+    event_type: str,
+    schema_version: int,
+    data: str,
+    metadata: str,
+    recorded_at: str,
+) -> str:
+    # Length-prefixed fields, so content cannot slide from one field into the next unnoticed.
+    parts = (prev_hash, str(position), stream_id, stream_type, str(version), event_type,
+             str(schema_version), data, metadata, recorded_at)
+    digest = hashlib.sha256()
+    for part in parts:
+        raw = part.encode()
+        digest.update(b"%d:" % len(raw))
+        digest.update(raw)
+    return digest.hexdigest()
+
+
+def utc_now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_timestamp_text(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --------------------------------------------------------------------------------------------
+# The log
+
+_COLUMNS = ("position, stream_id, stream_type, version, event_type, schema_version, data, "
+            "metadata, actor, tenant, recorded_at, prev_hash, hash")
+
+
+@dataclass
+class _Statements:
+    head: str
+    insert: str
+    placeholder: str
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> "_Statements":
+        p = "?" if dialect == "sqlite" else "%s"
+        return cls(
+            # One round trip for both things an append must know: the chain head and the
+            # stream's current version.
+            head=(
+                f"SELECT (SELECT max(version) FROM events WHERE stream_id = {p}), h.position, h.hash "
+                "FROM (SELECT 1 AS one) AS d LEFT JOIN "
+                "(SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) AS h ON 1 = 1"
+            ),
+            insert=f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join([p] * 13)})",
+            placeholder=p,
+        )
+
+
+@dataclass
+class EventLog:
+    dialect: str
+    projectors: list[Projector] = field(default_factory=list)
+    clock: Callable[[], str] = utc_now_text
+
+    def __post_init__(self) -> None:
+        self._sql = _Statements.for_dialect(self.dialect)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        conn: Connection,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int | None,
+        events: Sequence[DomainEvent],
+        metadata: Metadata = Metadata(),
+    ) -> list[RecordedEvent]:
+        """Append `events` to a stream atomically, within the caller's write transaction.
+
+        `expected_version` is the stream version the caller decided on (`NO_STREAM` for a new
+        stream, None to skip the check). Inline projections run before the caller commits.
+        """
+        if not events:
+            return []
+        raw = conn.connection.driver_connection
+        cur = raw.cursor()
+        try:
+            if self.dialect == "postgresql":
+                cur.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+            cur.execute(self._sql.head, (stream_id,))
+            current_version, head_position, head_hash = cur.fetchone()
+            current_version = current_version or 0
+            if expected_version is not None and expected_version != current_version:
+                raise ConcurrencyError(stream_id, expected_version, current_version)
+            meta = metadata.as_dict()
+            meta_text = canonical_json(meta)
+            recorded_at = self.clock()
+            position = head_position or 0
+            prev = head_hash or GENESIS_HASH
+            rows = []
+            recorded = []
+            for offset, event in enumerate(events, start=1):
+                position += 1
+                version = current_version + offset
+                data = event.model_dump(mode="json")
+                data_text = canonical_json(data)
+                digest = chain_hash(prev, position, stream_id, stream_type, version, event.event_type,
+                                    event.schema_version, data_text, meta_text, recorded_at)
+                rows.append((position, stream_id, stream_type, version, event.event_type,
+                             event.schema_version, data_text, meta_text, meta.get("actor"),
+                             meta.get("tenant"), recorded_at, prev, digest))
+                recorded.append(RecordedEvent(position, stream_id, stream_type, version, event.event_type,
+                                              event.schema_version, data, meta, recorded_at, prev, digest))
+                prev = digest
+            if len(rows) == 1:
+                cur.execute(self._sql.insert, rows[0])
+            else:
+                cur.executemany(self._sql.insert, rows)
+        except DomainError:
+            raise
+        except Exception as exc:
+            if _is_unique_violation(exc):
+                # Only reachable when another writer bypassed the lock; report it as a conflict.
+                raise ConcurrencyError(stream_id, expected_version, self.stream_version(conn, stream_id)) from exc
+            raise
+        finally:
+            cur.close()
+        for item in recorded:
+            for projector in self.projectors:
+                if projector.handles(item.event_type):
+                    projector.apply(conn, item)
+        return recorded
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def stream_version(self, conn: Connection, stream_id: str) -> int:
+        p = self._sql.placeholder
+        row = conn.exec_driver_sql(f"SELECT max(version) FROM events WHERE stream_id = {p}", (stream_id,)).fetchone()
+        return (row[0] if row else None) or 0
+
+    def head_position(self, conn: Connection) -> int:
+        row = conn.exec_driver_sql("SELECT max(position) FROM events").fetchone()
+        return (row[0] if row else None) or 0
+
+    def read_stream(self, conn: Connection, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
+        p = self._sql.placeholder
+        rows = conn.exec_driver_sql(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = {p} AND version > {p} ORDER BY version",
+            (stream_id, after_version),
+        )
+        return [_recorded(row) for row in rows]
+
+    def read(
+        self,
+        conn: Connection,
+        *,
+        after: int = 0,
+        up_to: int | None = None,
+        limit: int = 1000,
+        event_types: Iterable[str] | None = None,
+        stream_id: str | None = None,
+        stream_type: str | None = None,
+        actor: str | None = None,
+        tenant: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[RecordedEvent]:
+        """Events in position order after `after`, optionally filtered; at most `limit`."""
+        p = self._sql.placeholder
+        where, params = [f"position > {p}"], [after]
+        if up_to is not None:
+            where.append(f"position <= {p}")
+            params.append(up_to)
+        types = list(event_types or [])
+        if types:
+            where.append(f"event_type IN ({', '.join([p] * len(types))})")
+            params.extend(types)
+        for column, value in (("stream_id", stream_id), ("stream_type", stream_type), ("actor", actor),
+                              ("tenant", tenant)):
+            if value is not None:
+                where.append(f"{column} = {p}")
+                params.append(value)
+        if since is not None:
+            where.append(f"recorded_at >= {p}")
+            params.append(since)
+        if until is not None:
+            where.append(f"recorded_at < {p}")
+            params.append(until)
+        params.append(limit)
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT {p}"
+        return [_recorded(row) for row in conn.exec_driver_sql(sql, tuple(params))]
+
+    def iterate(self, conn: Connection, *, after: int = 0, batch: int = 5000) -> Iterator[RecordedEvent]:
+        """Every event after `after`, in order, fetched in batches."""
+        while True:
+            page = self.read(conn, after=after, limit=batch)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].position
+
+
+def _recorded(row: Sequence[Any]) -> RecordedEvent:
+    (position, stream_id, stream_type, version, event_type, schema_version, data, metadata,
+     _actor, _tenant, recorded_at, prev_hash, digest) = row
+    return RecordedEvent(position, stream_id, stream_type, version, event_type, schema_version,
+                         orjson.loads(data), orjson.loads(metadata), recorded_at, prev_hash, digest)
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    count: int
+    broken_at: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(conn: Connection, *, batch: int = 5000, progress: Callable[[int], None] | None = None) -> ChainReport:
+    """Walk the log in position order, recomputing every hash; name the first broken position."""
+    prev, expected_position, count, after = GENESIS_HASH, 1, 0, 0
+    while True:
+        rows = conn.exec_driver_sql(
+            f"SELECT {_COLUMNS} FROM events WHERE position > {after} ORDER BY position LIMIT {batch}"
+        ).fetchall()
+        for row in rows:
+            (position, stream_id, stream_type, version, event_type, schema_version, data, metadata,
+             _actor, _tenant, recorded_at, prev_hash, digest) = row
+            if position != expected_position:
+                return ChainReport(False, count, expected_position, f"event at position {expected_position} is missing")
+            if prev_hash != prev:
+                return ChainReport(False, count, position, "link to the previous event does not match")
+            if chain_hash(prev, position, stream_id, stream_type, version, event_type, schema_version,
+                          data, metadata, recorded_at) != digest:
+                return ChainReport(False, count, position, "content does not match its hash")
+            meta = orjson.loads(metadata)
+            if (meta.get("actor"), meta.get("tenant")) != (_actor, _tenant):
+                return ChainReport(False, count, position, "actor or tenant column differs from the hashed metadata")
+            prev, expected_position, count = digest, position + 1, count + 1
+        if progress:
+            progress(count)
+        if len(rows) < batch:
+            return ChainReport(True, count)
+        after = rows[-1][0]
