@@ -71,3 +71,13 @@ def store(request, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
         yield made
     finally:
         made.db.dispose()
+
+
+@pytest.fixture
+def postgres_store(postgres_server) -> Iterator[Store]:
+    """For what only PostgreSQL has (role grants, TRUNCATE)."""
+    made = _postgres_store(postgres_server)
+    try:
+        yield made
+    finally:
+        made.db.dispose()

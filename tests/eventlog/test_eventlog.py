@@ -1,0 +1,430 @@
+"""Contract tests of the shared event log, run on SQLite and on PostgreSQL alike."""
+from __future__ import annotations
+
+import threading
+from typing import ClassVar
+
+import pytest
+import sqlalchemy
+from sqlalchemy import Column, Connection, Integer, String, Table, delete, insert, select
+
+from shared.eventlog import (
+    EVENT_TYPES,
+    GENESIS_HASH,
+    NO_STREAM,
+    ConcurrencyError,
+    DomainEvent,
+    EventLog,
+    Metadata,
+    RecordedEvent,
+    decode_event,
+    verify_chain,
+)
+from shared.subscriptions import CatchUpSubscription, rebuild_projections
+
+
+class ParcelWeighed(DomainEvent):
+    event_type: ClassVar[str] = "test.ParcelWeighed"
+    parcel: str
+    grams: int
+
+
+META = Metadata(actor="user-1", tenant="biowin", service="tests", request_id="r-1", correlation_id="c-1")
+
+
+def append(store, stream: str, expected: int | None, *grams: int, log: EventLog | None = None) -> list[RecordedEvent]:
+    log = log or EventLog(store.db.dialect)
+    with store.db.writing() as conn:
+        return log.append(conn, stream, "test.Parcel", expected, [ParcelWeighed(parcel=stream, grams=g) for g in grams], META)
+
+
+def all_events(store) -> list[RecordedEvent]:
+    log = EventLog(store.db.dialect)
+    with store.db.reading() as conn:
+        return list(log.iterate(conn))
+
+
+class TestAppend:
+    def test_events_get_consecutive_positions_and_stream_versions(self, store):
+        append(store, "parcel-a", NO_STREAM, 10, 20)
+        append(store, "parcel-b", NO_STREAM, 5)
+        append(store, "parcel-a", 2, 30)
+        events = all_events(store)
+        assert [(e.position, e.stream_id, e.version) for e in events] == [
+            (1, "parcel-a", 1), (2, "parcel-a", 2), (3, "parcel-b", 1), (4, "parcel-a", 3)]
+        assert events[0].prev_hash == GENESIS_HASH
+        assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:]))
+        assert events[0].metadata == META.as_dict()
+        assert events[3].event == ParcelWeighed(parcel="parcel-a", grams=30)
+
+    def test_wrong_expected_version_is_a_conflict_that_names_the_current_version(self, store):
+        append(store, "parcel-a", NO_STREAM, 1, 2)
+        with pytest.raises(ConcurrencyError) as caught:
+            append(store, "parcel-a", 1, 3)
+        assert caught.value.current_version == 2
+        assert caught.value.status == 409
+        assert caught.value.problem()["current_version"] == 2
+        assert len(all_events(store)) == 2
+
+    def test_must_not_exist_refuses_an_existing_stream(self, store):
+        append(store, "parcel-a", NO_STREAM, 1)
+        with pytest.raises(ConcurrencyError):
+            append(store, "parcel-a", NO_STREAM, 2)
+
+    def test_none_skips_the_version_check(self, store):
+        append(store, "parcel-a", None, 1)
+        append(store, "parcel-a", None, 2)
+        assert [e.version for e in all_events(store)] == [1, 2]
+
+    def test_a_failure_inside_the_transaction_writes_nothing(self, store):
+        log = EventLog(store.db.dialect)
+        append(store, "parcel-a", NO_STREAM, 1)
+        with pytest.raises(RuntimeError):
+            with store.db.writing() as conn:
+                log.append(conn, "parcel-b", "test.Parcel", NO_STREAM, [ParcelWeighed(parcel="b", grams=1)] * 3, META)
+                raise RuntimeError("crash after the append, before commit")
+        assert [e.stream_id for e in all_events(store)] == ["parcel-a"]
+        append(store, "parcel-b", NO_STREAM, 1)  # and the next append chains on cleanly
+        assert verify_chain_now(store).ok
+
+
+def verify_chain_now(store):
+    with store.db.reading() as conn:
+        return verify_chain(conn)
+
+
+class TestAppendOnly:
+    @pytest.mark.parametrize("statement", ["UPDATE events SET data = '{}'", "DELETE FROM events"])
+    def test_the_database_rejects_changes_even_from_the_owner(self, store, statement):
+        append(store, "parcel-a", NO_STREAM, 1)
+        owner = store.admin()
+        try:
+            with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"):
+                with owner.writing() as conn:
+                    conn.exec_driver_sql(statement)
+        finally:
+            owner.dispose()
+        assert len(all_events(store)) == 1
+
+    def test_postgres_service_role_has_no_update_delete_or_truncate_grant(self, postgres_store):
+        store = postgres_store
+        append(store, "parcel-a", NO_STREAM, 1)
+        for statement in ("UPDATE events SET data = '{}'", "DELETE FROM events", "TRUNCATE events"):
+            with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
+                with store.db.writing() as conn:
+                    conn.exec_driver_sql(statement)
+
+    def test_owner_truncate_is_rejected_on_postgres(self, postgres_store):
+        owner = postgres_store.admin()
+        try:
+            with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"):
+                with owner.writing() as conn:
+                    conn.exec_driver_sql("TRUNCATE events")
+        finally:
+            owner.dispose()
+
+
+def tamper(store, sql: str) -> None:
+    """Change stored events behind the triggers' back, as someone with file or superuser access could."""
+    owner = store.admin()
+    try:
+        with owner.writing() as conn:
+            if store.backend == "sqlite":
+                conn.exec_driver_sql("DROP TRIGGER events_no_update")
+                conn.exec_driver_sql("DROP TRIGGER events_no_delete")
+                conn.exec_driver_sql(sql)
+            else:
+                conn.exec_driver_sql("ALTER TABLE events DISABLE TRIGGER USER")
+                conn.exec_driver_sql(sql)
+                conn.exec_driver_sql("ALTER TABLE events ENABLE TRIGGER USER")
+    finally:
+        owner.dispose()
+
+
+class TestTamperEvidence:
+    def test_an_intact_log_verifies(self, store):
+        for i in range(5):
+            append(store, f"parcel-{i}", NO_STREAM, i, i + 1)
+        report = verify_chain_now(store)
+        assert (report.ok, report.count) == (True, 10)
+
+    def test_edited_data_is_reported_at_its_position(self, store):
+        for i in range(5):
+            append(store, f"parcel-{i}", NO_STREAM, i, i + 1)
+        tamper(store, """UPDATE events SET data = '{"grams":999,"parcel":"parcel-3"}' WHERE position = 7""")
+        report = verify_chain_now(store)
+        assert (report.ok, report.broken_at, report.count) == (False, 7, 6)
+        assert "content" in report.reason
+
+    def test_a_removed_event_is_reported(self, store):
+        for i in range(3):
+            append(store, f"parcel-{i}", NO_STREAM, i)
+        tamper(store, "DELETE FROM events WHERE position = 2")
+        report = verify_chain_now(store)
+        assert (report.ok, report.broken_at) == (False, 2)
+
+    def test_a_recomputed_hash_still_breaks_the_next_link(self, store):
+        for i in range(3):
+            append(store, f"parcel-{i}", NO_STREAM, i)
+        tamper(store, "UPDATE events SET hash = CASE WHEN substr(hash, 1, 1) = '0' THEN '1' ELSE '0' END "
+                      "|| substr(hash, 2) WHERE position = 2")
+        assert verify_chain_now(store).broken_at == 2
+
+    def test_a_changed_actor_column_is_reported(self, store):
+        append(store, "parcel-a", NO_STREAM, 1)
+        tamper(store, "UPDATE events SET actor = 'someone-else' WHERE position = 1")
+        report = verify_chain_now(store)
+        assert (report.ok, report.broken_at) == (False, 1)
+
+
+class TestReaders:
+    def test_filters_by_type_stream_actor_tenant_and_time(self, store):
+        moments = iter([f"2026-03-1{d}T09:00:00.000000Z" for d in range(10)])
+        log = EventLog(store.db.dialect, clock=lambda: next(moments))
+        with store.db.writing() as conn:
+            log.append(conn, "parcel-a", "test.Parcel", NO_STREAM, [ParcelWeighed(parcel="a", grams=1)], META)
+            log.append(conn, "parcel-b", "test.Parcel", NO_STREAM, [ParcelWeighed(parcel="b", grams=1)],
+                       Metadata(actor="user-2", tenant="medicen"))
+            log.append(conn, "parcel-a", "test.Parcel", 1, [ParcelWeighed(parcel="a", grams=2)], META)
+        with store.db.reading() as conn:
+            assert [e.position for e in log.read(conn, actor="user-2")] == [2]
+            assert [e.position for e in log.read(conn, tenant="biowin")] == [1, 3]
+            assert [e.position for e in log.read(conn, stream_id="parcel-a")] == [1, 3]
+            assert [e.position for e in log.read(conn, event_types=["test.ParcelWeighed"], after=1, limit=1)] == [2]
+            assert [e.position for e in log.read(conn, event_types=["test.Other"])] == []
+            assert [e.position for e in log.read(conn, since="2026-03-11T00:00:00Z")] == [2, 3]
+            assert [e.position for e in log.read(conn, until="2026-03-11T00:00:00Z")] == [1]
+            assert [e.version for e in log.read_stream(conn, "parcel-a", after_version=1)] == [2]
+
+
+class TestUpcasting:
+    def test_a_stored_v1_event_reads_back_as_v2(self, store):
+        name = "test.ParcelLabelled"
+
+        class ParcelLabelledV1(DomainEvent):
+            event_type: ClassVar[str] = name
+            schema_version: ClassVar[int] = 1
+            label: str
+
+        with store.db.writing() as conn:
+            EventLog(store.db.dialect).append(conn, "parcel-a", "test.Parcel", NO_STREAM,
+                                              [ParcelLabelledV1(label="Fragile, this side up")], META)
+        del EVENT_TYPES[name]  # "deploy" the next version of the code
+
+        class ParcelLabelled(DomainEvent):
+            event_type: ClassVar[str] = name
+            schema_version: ClassVar[int] = 2
+            text: str
+            language: str
+
+            @staticmethod
+            def upcast_v1_v2(data):
+                return {"text": data["label"], "language": "en"}
+
+        try:
+            [stored] = all_events(store)
+            assert stored.schema_version == 1 and stored.data == {"label": "Fragile, this side up"}
+            assert stored.event == ParcelLabelled(text="Fragile, this side up", language="en")
+            assert verify_chain_now(store).ok
+        finally:
+            del EVENT_TYPES[name]
+
+    def test_an_event_newer_than_the_code_is_refused(self):
+        with pytest.raises(LookupError, match="newer"):
+            decode_event("test.ParcelWeighed", 5, {"parcel": "a", "grams": 1})
+
+
+parcel_totals = Table(
+    "test_parcel_totals", sqlalchemy.MetaData(),
+    Column("parcel", String(50), primary_key=True),
+    Column("grams", Integer, nullable=False),
+)
+
+
+class ParcelTotals:
+    """A small read model, to test inline projection and rebuild independent of any service."""
+
+    name = "test.parcel_totals"
+    tables = [parcel_totals]
+
+    def handles(self, event_type: str) -> bool:
+        return event_type == ParcelWeighed.event_type
+
+    def apply(self, conn: Connection, event: RecordedEvent) -> None:
+        weighed = event.event
+        assert isinstance(weighed, ParcelWeighed)
+        row = conn.execute(select(parcel_totals.c.grams).where(parcel_totals.c.parcel == weighed.parcel)).fetchone()
+        if row is None:
+            conn.execute(insert(parcel_totals).values(parcel=weighed.parcel, grams=weighed.grams))
+        else:
+            conn.execute(parcel_totals.update().where(parcel_totals.c.parcel == weighed.parcel)
+                         .values(grams=row[0] + weighed.grams))
+
+
+@pytest.fixture
+def totals_table(store):
+    owner = store.admin()
+    parcel_totals.create(owner.engine)
+    if store.backend == "postgres":
+        with owner.writing() as conn:
+            conn.exec_driver_sql("GRANT ALL ON test_parcel_totals TO clusterhub_app")
+    owner.dispose()
+    return parcel_totals
+
+
+def totals(store) -> dict[str, int]:
+    with store.db.reading() as conn:
+        return dict(conn.execute(select(parcel_totals.c.parcel, parcel_totals.c.grams)).fetchall())
+
+
+class TestProjections:
+    def test_inline_projection_commits_or_rolls_back_with_the_append(self, store, totals_table):
+        log = EventLog(store.db.dialect, projectors=[ParcelTotals()])
+        append(store, "a", NO_STREAM, 10, 5, log=log)
+        assert totals(store) == {"a": 15}
+        with pytest.raises(RuntimeError):
+            with store.db.writing() as conn:
+                log.append(conn, "a", "test.Parcel", 2, [ParcelWeighed(parcel="a", grams=100)], META)
+                raise RuntimeError("crash before commit")
+        assert totals(store) == {"a": 15}
+
+    def test_rebuild_reproduces_the_live_read_model(self, store, totals_table):
+        log = EventLog(store.db.dialect, projectors=[ParcelTotals()])
+        for i in range(20):
+            append(store, f"p{i % 4}", None, i, log=log)
+        live = totals(store)
+        with store.db.writing() as conn:
+            conn.execute(delete(parcel_totals).where(parcel_totals.c.parcel == "p1"))  # a damaged read model
+        assert rebuild_projections(store.db, log, [ParcelTotals()]) == 20
+        assert totals(store) == live
+
+
+class TestCatchUpSubscription:
+    def test_each_event_is_handled_once_and_the_checkpoint_survives_restarts(self, store):
+        seen: list[int] = []
+        log = EventLog(store.db.dialect)
+
+        def make() -> CatchUpSubscription:
+            return CatchUpSubscription("test.collector", store.db, log, lambda _c, e: seen.append(e.position),
+                                       batch_size=3)
+
+        append(store, "a", NO_STREAM, 1, 2, 3, 4)
+        assert make().catch_up() == 4
+        append(store, "b", NO_STREAM, 5, 6)
+        assert make().catch_up() == 2  # a new consumer instance resumes from the stored checkpoint
+        assert make().catch_up() == 0
+        assert seen == [1, 2, 3, 4, 5, 6]
+
+    def test_a_failing_handler_leaves_the_batch_for_the_next_attempt(self, store):
+        handled: list[int] = []
+        fail_at = {3}
+
+        def handler(_conn, event):
+            if event.position in fail_at:
+                raise RuntimeError("downstream unavailable")
+            handled.append(event.position)
+
+        log = EventLog(store.db.dialect)
+        append(store, "a", NO_STREAM, 1, 2, 3, 4)
+        sub = CatchUpSubscription("test.flaky", store.db, log, handler, batch_size=2)
+        with pytest.raises(RuntimeError):
+            sub.catch_up()
+        fail_at.clear()
+        sub.catch_up()
+        # Batch [1, 2] committed; batch [3, 4] rolled back with its checkpoint and was redone.
+        assert handled == [1, 2, 3, 4]
+        with store.db.reading() as conn:
+            assert sub.checkpoint(conn) == 4
+
+    def test_type_filter_moves_the_checkpoint_past_unrelated_events(self, store):
+        log = EventLog(store.db.dialect)
+        append(store, "a", NO_STREAM, 1, 2)
+        sub = CatchUpSubscription("test.none", store.db, log, lambda _c, _e: None, event_types=["test.Other"])
+        sub.catch_up()
+        with store.db.reading() as conn:
+            assert sub.checkpoint(conn) == 2
+
+
+class TestConcurrency:
+    def test_concurrent_writers_and_a_live_reader_see_every_event_once_in_order(self, store):
+        writers, appends_each = 8, 40
+        log = EventLog(store.db.dialect)
+        done = threading.Event()
+        errors: list[BaseException] = []
+        conflicts = [0]
+        received: list[int] = []
+
+        def write(worker: int) -> None:
+            try:
+                for i in range(appends_each):
+                    # Half the writers share streams, so version conflicts happen and are retried.
+                    stream = f"shared-{i % 3}" if worker % 2 else f"own-{worker}"
+                    while True:
+                        try:
+                            with store.db.writing() as conn:
+                                current = log.stream_version(conn, stream)
+                                log.append(conn, stream, "test.Parcel", current,
+                                           [ParcelWeighed(parcel=stream, grams=worker)] * (1 + i % 2), META)
+                            break
+                        except ConcurrencyError:
+                            conflicts[0] += 1
+            except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+                errors.append(exc)
+
+        def read() -> None:
+            checkpoint = 0
+            try:
+                while True:
+                    finished = done.is_set()
+                    with store.db.reading() as conn:
+                        batch = log.read(conn, after=checkpoint, limit=50)
+                    for event in batch:
+                        received.append(event.position)
+                        checkpoint = event.position
+                    if finished and not batch:
+                        return
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done.set()
+        reader.join()
+
+        assert not errors, errors
+        stored = all_events(store)
+        total = writers * appends_each // 2 * 3  # each appender alternates 1 and 2 events
+        assert len(stored) == total
+        assert received == list(range(1, total + 1))  # everything, in order, none twice, none skipped
+        for stream in {e.stream_id for e in stored}:
+            versions = [e.version for e in stored if e.stream_id == stream]
+            assert versions == list(range(1, len(versions) + 1))
+        assert verify_chain_now(store).ok
+
+    def test_racing_appends_at_the_same_version_let_exactly_one_win(self, store):
+        log = EventLog(store.db.dialect)
+        append(store, "contested", NO_STREAM, 1)
+        barrier = threading.Barrier(6)
+        outcomes: list[str] = []
+
+        def contend(worker: int) -> None:
+            barrier.wait()
+            try:
+                with store.db.writing() as conn:
+                    log.append(conn, "contested", "test.Parcel", 1, [ParcelWeighed(parcel="c", grams=worker)], META)
+                outcomes.append("won")
+            except ConcurrencyError:
+                outcomes.append("conflict")
+
+        threads = [threading.Thread(target=contend, args=(w,)) for w in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["conflict"] * 5 + ["won"]
+        assert [e.version for e in all_events(store)] == [1, 2]
