@@ -1,0 +1,244 @@
+"""The registry's event types: frozen, past tense, versioned. Stored by name, never by import path.
+
+Streams: `cluster-{id}`, `organisation-{id}`, `person-{id}` (contacts: person data apart, so a
+later issue can crypto-shred it), `membership-{id}`, `connection-{id}`, `working-group-{id}`.
+Updates carry only the changed fields, as JSON values, under `changes`.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from shared.eventlog import DomainEvent
+
+STREAM_TYPES = {
+    "cluster": "registry.Cluster",
+    "organisation": "registry.Organisation",
+    "person": "registry.Person",
+    "membership": "registry.Membership",
+    "connection": "registry.Connection",
+    "working-group": "registry.WorkingGroup",
+}
+
+
+def stream_id(kind: str, entity_id: str) -> str:
+    return f"{kind}-{entity_id}"
+
+
+# -- clusters ----------------------------------------------------------------------------------
+
+
+class ClusterRegistered(DomainEvent):
+    event_type = "registry.ClusterRegistered"
+    schema_version = 1
+
+    cluster_id: str
+    name: str
+    acronym: str
+    country: str
+    nuts_region: str | None = None
+    thematic_focus: str | None = None
+    legal_form: str
+    website: str | None = None
+    description: str | None = None
+
+
+class ClusterUpdated(DomainEvent):
+    event_type = "registry.ClusterUpdated"
+    schema_version = 1
+
+    cluster_id: str
+    changes: dict[str, Any]
+
+
+class ClusterArchived(DomainEvent):
+    event_type = "registry.ClusterArchived"
+    schema_version = 1
+
+    cluster_id: str
+    reason: str | None = None
+
+
+# -- organisations -----------------------------------------------------------------------------
+
+
+class OrganisationRegistered(DomainEvent):
+    """v2 split v1's single `name` into `legal_name` and `short_name`."""
+
+    event_type = "registry.OrganisationRegistered"
+    schema_version = 2
+
+    organisation_id: str
+    legal_name: str
+    short_name: str | None = None
+    kind: str
+    company_size: str | None = None
+    roles: list[str] = []
+    stages: list[str] = []
+    competencies: list[str] = []
+    keywords: list[str] = []
+    country: str
+    nuts_region: str | None = None
+    website: str | None = None
+    description: str | None = None
+    vat: str | None = None
+    pic: str | None = None
+    ror: str | None = None
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+        data["legal_name"] = data.pop("name")
+        data["short_name"] = None
+        return data
+
+
+class OrganisationUpdated(DomainEvent):
+    event_type = "registry.OrganisationUpdated"
+    schema_version = 1
+
+    organisation_id: str
+    changes: dict[str, Any]
+
+
+class OrganisationArchived(DomainEvent):
+    event_type = "registry.OrganisationArchived"
+    schema_version = 1
+
+    organisation_id: str
+    reason: str | None = None
+
+
+# -- contacts (person streams) -----------------------------------------------------------------
+
+
+class ContactAdded(DomainEvent):
+    event_type = "registry.ContactAdded"
+    schema_version = 1
+
+    contact_id: str
+    organisation_id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    position: str | None = None
+
+
+class ContactUpdated(DomainEvent):
+    event_type = "registry.ContactUpdated"
+    schema_version = 1
+
+    contact_id: str
+    changes: dict[str, Any]
+
+
+class ContactRemoved(DomainEvent):
+    event_type = "registry.ContactRemoved"
+    schema_version = 1
+
+    contact_id: str
+    organisation_id: str
+
+
+# -- memberships -------------------------------------------------------------------------------
+
+
+class MembershipApplied(DomainEvent):
+    event_type = "registry.MembershipApplied"
+    schema_version = 1
+
+    membership_id: str
+    organisation_id: str
+    cluster_id: str
+    fee_category: str
+    yearly_fee: str  # decimal as text: money never passes through a float
+    currency: str
+    applied_on: date
+
+
+class MembershipActivated(DomainEvent):
+    event_type = "registry.MembershipActivated"
+    schema_version = 1
+
+    membership_id: str
+    on: date
+    period_end: date
+
+
+class MembershipSuspended(DomainEvent):
+    event_type = "registry.MembershipSuspended"
+    schema_version = 1
+
+    membership_id: str
+    on: date
+    reason: str | None = None
+
+
+class MembershipRenewed(DomainEvent):
+    event_type = "registry.MembershipRenewed"
+    schema_version = 1
+
+    membership_id: str
+    period_end: date
+    yearly_fee: str
+
+
+class MembershipEnded(DomainEvent):
+    event_type = "registry.MembershipEnded"
+    schema_version = 1
+
+    membership_id: str
+    on: date
+    reason: str | None = None
+
+
+# -- connections -------------------------------------------------------------------------------
+
+
+class ConnectionRecorded(DomainEvent):
+    event_type = "registry.ConnectionRecorded"
+    schema_version = 1
+
+    connection_id: str
+    source_id: str
+    target_id: str
+    kind: str
+    description: str | None = None
+    since: date | None = None
+
+
+class ConnectionEnded(DomainEvent):
+    event_type = "registry.ConnectionEnded"
+    schema_version = 1
+
+    connection_id: str
+    on: date
+
+
+# -- working groups ----------------------------------------------------------------------------
+
+
+class WorkingGroupFormed(DomainEvent):
+    event_type = "registry.WorkingGroupFormed"
+    schema_version = 1
+
+    working_group_id: str
+    cluster_id: str
+    name: str
+    description: str | None = None
+
+
+class WorkingGroupMemberJoined(DomainEvent):
+    event_type = "registry.WorkingGroupMemberJoined"
+    schema_version = 1
+
+    working_group_id: str
+    organisation_id: str
+    role: str
+
+
+class WorkingGroupMemberLeft(DomainEvent):
+    event_type = "registry.WorkingGroupMemberLeft"
+    schema_version = 1
+
+    working_group_id: str
+    organisation_id: str
