@@ -1,0 +1,1 @@
+"""The `clusterhub` administration command line: schema, demo data, import/export, audit, serving."""

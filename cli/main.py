@@ -1,0 +1,396 @@
+"""`clusterhub`: administration commands over the store that the services share.
+
+Every failure ends as one line `error: <reason>` on stderr and a non-zero exit code (2 for
+usage errors, 130 when interrupted, 1 otherwise); `--debug` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import getpass
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import orjson
+import sqlalchemy.exc
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cli import serve as serving
+from cli.services import SERVICES, all_projectors, by_name, installed_services
+from shared.db import Database
+from shared.errors import DomainError
+from shared.eventlog import EventLog, Metadata, to_timestamp_text, verify_chain
+from shared.migrate import pending, upgrade
+from shared.settings import CommonSettings
+from shared.subscriptions import rebuild_projections
+
+app = typer.Typer(
+    name="clusterhub",
+    help="Administer a clusterhub store: schema, demo data, import/export, audit, serving.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
+seed_app = typer.Typer(help="Load sample data.", no_args_is_help=True)
+import_app = typer.Typer(help="Import records from files.", no_args_is_help=True)
+export_app = typer.Typer(help="Export records.", no_args_is_help=True)
+audit_app = typer.Typer(help="Inspect and verify the event log.", no_args_is_help=True)
+projections_app = typer.Typer(help="Read models fed by the event log.", no_args_is_help=True)
+for group, name in ((db_app, "db"), (seed_app, "seed"), (import_app, "import"), (export_app, "export"),
+                    (audit_app, "audit"), (projections_app, "projections")):
+    app.add_typer(group, name=name)
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+@dataclass
+class Options:
+    database_url: str
+
+    @contextlib.contextmanager
+    def store(self, *, migrated: bool = True) -> Iterator[tuple[Database, EventLog]]:
+        """The database plus an event log that feeds every installed service's read models."""
+        db = Database(self.database_url)
+        try:
+            if migrated:
+                missing = pending(db.engine)
+                if missing:
+                    raise ValueError(f"the schema is not up to date (pending: {', '.join(missing)}); "
+                                     "run `clusterhub db upgrade` first")
+            yield db, EventLog(db.dialect, projectors=all_projectors())
+        finally:
+            db.dispose()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[Optional[str], typer.Option(
+        "--database-url", show_default=False,
+        help="SQLite file or PostgreSQL URL [default: $CLUSTERHUB_DATABASE_URL, else sqlite:///./var/clusterhub.db]",
+    )] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on failure.")] = False,
+) -> None:
+    ctx.obj = Options(database_url or CommonSettings().database_url)
+
+
+def cli_metadata() -> Metadata:
+    return Metadata(actor=f"cli:{getpass.getuser()}", service="cli")
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """A bar on stderr for long work; drawn on a terminal only, so scripts get clean output.
+
+    The callback takes the count done so far and, optionally, a new total.
+    """
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(done: int, new_total: int | None = None) -> None:
+            if new_total is not None:
+                bar.update(task, total=new_total)
+            bar.update(task, completed=done)
+
+        yield advance
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# db, seed
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    app_role: Annotated[Optional[str], typer.Option(
+        help="PostgreSQL role the services connect as; granted what it may do (insert-only on the log).")] = None,
+) -> None:
+    """Bring the schema to the latest migration (safe to repeat)."""
+    with ctx.obj.store(migrated=False) as (db, _):
+        applied = pending(db.engine)
+        upgrade(db.engine, app_role=app_role)
+    typer.echo(f"schema upgraded: {', '.join(applied)}" if applied else "schema already up to date")
+
+
+def _seed(db: Database, log: EventLog) -> dict[str, Any]:
+    from services.registry.demo import seed_demo
+
+    with progress_bar("seeding demo data") as advance:
+        return seed_demo(db, log, progress=advance)
+
+
+def _event_count(db: Database, log: EventLog) -> int:
+    with db.reading() as conn:
+        return log.head_position(conn)
+
+
+@seed_app.command("demo")
+def seed_demo_command(ctx: typer.Context) -> None:
+    """Load the demo clusters and organisations into an empty store."""
+    with ctx.obj.store() as (db, log):
+        existing = _event_count(db, log)
+        if existing:
+            raise ValueError(f"the store already holds {existing} events; demo data goes into an empty store")
+        summary = _seed(db, log)
+    typer.echo("demo data loaded: " + ", ".join(f"{value} {key}" for key, value in summary.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# import, export
+
+
+@import_app.command("organisations")
+def import_organisations_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file to import ('-' reads standard input).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, write nothing.")] = False,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Import the valid rows and report the others (default: all or nothing).")] = False,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Make the imported organisations members of this cluster id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import organisations from a CSV file."""
+    from services.registry.importer import import_organisations
+
+    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    with ctx.obj.store() as (db, log), progress_bar(f"importing {file.name or 'stdin'}") as advance:
+        report = import_organisations(db, log, raw, dry_run=dry_run, skip_invalid=skip_invalid,
+                                      metadata=cli_metadata(), cluster_id=cluster, progress=advance)
+    _print_import_report(report, as_json=as_json, dry_run=dry_run)
+
+
+def _print_import_report(report: Any, *, as_json: bool, dry_run: bool) -> None:
+    data = report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report.__dict__)
+    if as_json:
+        print_json(data)
+    else:
+        counts = ", ".join(f"{key} {value}" for key, value in data.items() if isinstance(value, int))
+        typer.echo(("dry run: " if dry_run else "imported: ") + counts)
+        for problem in data.get("errors") or []:
+            typer.echo(f"  {_problem_text(problem)}")
+    if data.get("errors") and not data.get("imported") and not dry_run:
+        raise typer.Exit(1)
+
+
+def _problem_text(problem: Any) -> str:
+    if isinstance(problem, dict):
+        where = f"row {problem['row']}: " if "row" in problem else ""
+        field = f"{problem['field']}: " if problem.get("field") else ""
+        return f"{where}{field}{problem.get('message', problem)}"
+    return str(problem)
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    json = "json"
+
+
+@export_app.command("organisations")
+def export_organisations_command(
+    ctx: typer.Context,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="File format.")] = ExportFormat.csv,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Export every organisation of the registry."""
+    from services.registry.importer import export_organisations
+
+    with ctx.obj.store() as (db, _):
+        content = export_organisations(db, fmt.value)
+    raw = content.encode() if isinstance(content, str) else content
+    if output is None:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(raw)
+        typer.echo(f"wrote {output}", err=True)
+
+
+# --------------------------------------------------------------------------------------------
+# audit
+
+
+@audit_app.command("verify")
+def audit_verify(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Recompute the hash chain; report the first broken position (exit 1) or the event count."""
+    with ctx.obj.store() as (db, log), db.reading() as conn:
+        total = log.head_position(conn)
+        with progress_bar("verifying the event log", total) as advance:
+            report = verify_chain(conn, progress=advance)
+    if as_json:
+        print_json({"ok": report.ok, "count": report.count, "broken_at": report.broken_at, "reason": report.reason})
+    elif report.ok:
+        typer.echo(f"ok: {report.count} events")
+    else:
+        typer.echo(f"broken at position {report.broken_at}: {report.reason} "
+                   f"({report.count} events before it verified)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _timestamp(value: str) -> str:
+    try:
+        return to_timestamp_text(datetime.fromisoformat(value))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2025-03-01T09:00:00Z)") from None
+
+
+@audit_app.command("log")
+def audit_log(
+    ctx: typer.Context,
+    stream: Annotated[Optional[str], typer.Option("--stream", help="Only this stream id.")] = None,
+    actor: Annotated[Optional[str], typer.Option("--actor", help="Only events caused by this actor.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only events recorded at or after this ISO time (UTC if no zone).",
+                                                 parser=_timestamp)] = None,
+    event_type: Annotated[Optional[list[str]], typer.Option("--event-type", help="Only this event type (repeatable).")] = None,
+    after: Annotated[int, typer.Option("--after", min=0, help="Only events after this position.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many events.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List events from the log, oldest first."""
+    with ctx.obj.store() as (db, log), db.reading() as conn:
+        events = log.read(conn, after=after, limit=limit, event_types=event_type, stream_id=stream,
+                          actor=actor, since=since)
+    if as_json:
+        for event in events:
+            print_json(event.public())
+        return
+    table = Table("position", "recorded at", "stream", "version", "event type", "actor")
+    for event in events:
+        table.add_row(str(event.position), event.recorded_at, event.stream_id, str(event.version),
+                      event.event_type, event.metadata.get("actor") or "")
+    out.print(table)
+    typer.echo(f"{len(events)} events" + (" (more with --after)" if len(events) == limit else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# projections
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(ctx: typer.Context) -> None:
+    """Clear every read model and replay the whole log through it (one transaction)."""
+    projectors = all_projectors()
+    with ctx.obj.store() as (db, log):
+        total = _event_count(db, log)
+        with progress_bar("replaying the event log", total) as advance:
+            count = rebuild_projections(db, log, projectors, progress=advance)
+    names = ", ".join(projector.name for projector in projectors) or "none installed"
+    typer.echo(f"rebuilt {len(projectors)} projections ({names}) from {count} events")
+
+
+# --------------------------------------------------------------------------------------------
+# serve
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Option(
+        "--service", help=f"One of {', '.join(s.name for s in SERVICES)}, or all (those installed).")] = "all",
+    host: Annotated[Optional[str], typer.Option(help="Interface to listen on [default: each service's setting, 127.0.0.1].")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port, with a single --service [default: its setting].")] = None,
+    no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not load demo data into an empty store.")] = False,
+) -> None:
+    """Upgrade the schema, load demo data if the store is empty, and run the services until Ctrl-C."""
+    if service == "all":
+        chosen = installed_services()
+        if not chosen:
+            raise ValueError("no service is installed yet")
+        if port is not None:
+            raise typer.BadParameter("needs a single --service", param_hint="--port")
+    else:
+        try:
+            chosen = [by_name(service)]
+        except LookupError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--service") from None
+        if not chosen[0].installed():
+            raise ValueError(f"the {service} service is not installed yet")
+    plan = []
+    for item in chosen:
+        default_host, default_port = item.address()
+        plan.append((item, host or default_host, port or default_port))
+    for item, item_host, item_port in plan:
+        serving.ensure_port_free(item_host, item_port)
+    _prepare_store(ctx.obj, seed=not no_seed)
+    serving.run(plan, serving.child_environment(ctx.obj.database_url), _announce)
+    err.print("stopped")
+
+
+def _prepare_store(options: Options, *, seed: bool) -> None:
+    with options.store(migrated=False) as (db, log):
+        applied = pending(db.engine)
+        upgrade(db.engine)
+        if applied:
+            err.print(f"schema upgraded: {', '.join(applied)}")
+        if seed and _event_count(db, log) == 0:
+            summary = _seed(db, log)
+            err.print("demo data loaded: " + ", ".join(f"{value} {key}" for key, value in summary.items()))
+
+
+def _announce(children: Sequence[serving.Child]) -> None:
+    width = max(len(child.service.name) for child in children)
+    for child in children:
+        typer.echo(f"{child.service.name:<{width}}  {child.base_url}  docs: {child.base_url}/docs")
+    typer.echo("press Ctrl-C to stop")
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DomainError):
+        return exc.detail
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return f"database unavailable: {exc.orig}"
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return f"database error: {exc.orig}"
+    if isinstance(exc, sqlalchemy.exc.ArgumentError):
+        return f"invalid database URL: {exc}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+# Failures a user can act on from the message alone; anything else is a bug and says so.
+EXPECTED = (DomainError, sqlalchemy.exc.SQLAlchemyError, OSError, ValueError, LookupError)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="clusterhub")
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        if "--debug" in args:
+            raise
+        reason = _reason(exc) if isinstance(exc, EXPECTED) else f"{type(exc).__name__}: {exc} (--debug shows where)"
+        sys.stderr.write(f"error: {_one_line(reason)}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
