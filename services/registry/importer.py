@@ -18,12 +18,20 @@ import csv
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+import orjson
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import Connection, select
 
-from services.registry.models import OrganisationCreate
+from services.registry import domain, queries
+from services.registry.models import MembershipActivate, MembershipCreate, OrganisationCreate, OrganisationPublic
+from services.registry.projections import memberships, organisations
+from services.registry.vocabulary import CompanySize, FeeCategory, OrganisationKind
+from shared.db import Database
 from shared.errors import InvalidInput
+from shared.eventlog import EventLog, Metadata
 from shared.text import name_key
 
 Progress = Callable[[int, int], None]
@@ -184,3 +192,190 @@ def _flag_duplicates(results: list[RowResult]) -> None:
             continue
         for key in keys:
             first_row.setdefault(key, result.row)
+
+
+# --------------------------------------------------------------------------------------------
+# Import
+
+
+class RowOutcome(BaseModel):
+    """What the import does (or, in a dry run, would do) with one valid row."""
+
+    row: int
+    legal_name: str
+    action: Literal["create", "match"]
+    organisation_id: str | None = None  # None for a row a dry run would create
+    matched_on: Literal["pic", "vat", "name"] | None = None
+
+
+class ImportReport(BaseModel):
+    dry_run: bool
+    applied: bool = Field(description="True when the rows were written (all valid ones, or with skip_invalid)")
+    rows: int = Field(description="Data records read; blank lines are not counted")
+    valid: int
+    invalid: int
+    new: int = Field(description="Valid rows matching no registered organisation")
+    matched: int = Field(description="Valid rows matching a registered organisation, left unchanged")
+    created: int = Field(description="Organisations written (0 in a dry run or when nothing was applied)")
+    memberships: int = Field(0, description="Memberships of `cluster` added (or, in a dry run, to add)")
+    errors: list[RowError]
+    outcomes: list[RowOutcome]
+
+
+def import_organisations(db: Database, log: EventLog, raw: bytes, *, dry_run: bool, skip_invalid: bool,
+                         metadata: Metadata, cluster_id: str | None = None,
+                         progress: Progress | None = None) -> ImportReport:
+    """Parse, match and (unless a dry run, or invalid rows block it) write in ONE transaction."""
+    parsed = parse_organisations_csv(raw)
+    writes = not dry_run and not blocked(parsed, skip_invalid=skip_invalid)
+    with db.writing() if writes else db.reading() as conn:
+        return run_import(conn, log, parsed, dry_run=dry_run, skip_invalid=skip_invalid, metadata=metadata,
+                          cluster_id=cluster_id, progress=progress)
+
+
+def blocked(parsed: ParsedCsv, *, skip_invalid: bool) -> bool:
+    """Whether problems keep the valid rows out: any problem without skip_invalid; a missing column always."""
+    return parsed.blocked or (not skip_invalid and bool(parsed.errors))
+
+
+def run_import(conn: Connection, log: EventLog, parsed: ParsedCsv, *, dry_run: bool, skip_invalid: bool,
+               metadata: Metadata, cluster_id: str | None = None, progress: Progress | None = None) -> ImportReport:
+    """Match the parsed rows against the registry and, when allowed, register the new ones on `conn`.
+
+    Runs inside the caller's transaction, so a failure on any row rolls back all of them.
+    """
+    if cluster_id is not None:
+        cluster = queries.get_cluster(conn, cluster_id)
+        if cluster is None or cluster.archived:
+            raise InvalidInput.field("cluster", f"no cluster {cluster_id}" if cluster is None
+                                     else f"cluster {cluster_id} is archived")
+    apply = not dry_run and not blocked(parsed, skip_invalid=skip_invalid)
+    registry = _Registry.load(conn)
+    valid = [(r.row, r.organisation) for r in parsed.rows if r.organisation is not None]
+    outcomes: list[RowOutcome] = []
+    created = added = 0
+    for done, (row, organisation) in enumerate(valid, start=1):
+        hit = registry.match(organisation)
+        outcome = RowOutcome(row=row, legal_name=organisation.legal_name, action="match" if hit else "create",
+                             matched_on=hit[0] if hit else None, organisation_id=hit[1] if hit else None)
+        outcomes.append(outcome)
+        if apply and hit is None:
+            outcome.organisation_id = domain.register_organisation(conn, log, organisation, metadata).id
+            created += 1
+        if cluster_id is not None and registry.may_join(conn, outcome.organisation_id, cluster_id):
+            if apply:
+                assert outcome.organisation_id is not None
+                _add_member(conn, log, outcome.organisation_id, organisation, cluster_id, metadata)
+            added += 1
+        if progress and (done % 50 == 0 or done == len(valid)):
+            progress(done, len(valid))
+    return ImportReport(
+        dry_run=dry_run,
+        applied=apply,
+        rows=len(parsed.rows),
+        valid=len(valid),
+        invalid=len(parsed.rows) - len(valid),
+        new=sum(o.action == "create" for o in outcomes),
+        matched=sum(o.action == "match" for o in outcomes),
+        created=created,
+        memberships=added if apply or dry_run else 0,
+        errors=parsed.errors,
+        outcomes=outcomes,
+    )
+
+
+@dataclass
+class _Registry:
+    """The match keys of every registered organisation (archived ones too: re-importing must not revive them)."""
+
+    ids: dict[tuple[str, str], str]
+    archived: set[str]
+
+    @classmethod
+    def load(cls, conn: Connection) -> "_Registry":
+        o = organisations.c
+        ids: dict[tuple[str, str], str] = {}
+        archived: set[str] = set()
+        for row in conn.execute(select(o.id, o.pic, o.vat, o.name_key, o.country, o.archived).order_by(o.created_at)):
+            for key in (("pic", row.pic), ("vat", row.vat), ("name", f"{row.name_key}|{row.country}")):
+                if key[1]:
+                    ids.setdefault(key, row.id)
+            if row.archived:
+                archived.add(row.id)
+        return cls(ids, archived)
+
+    def match(self, organisation: OrganisationCreate) -> tuple[str, str] | None:
+        """(what matched, organisation id) for the strongest key found, else None."""
+        for key in match_keys(organisation):
+            if key in self.ids:
+                return key[0], self.ids[key]
+        return None
+
+    def may_join(self, conn: Connection, organisation_id: str | None, cluster_id: str) -> bool:
+        """A new organisation joins; a registered one joins unless archived or already a member."""
+        if organisation_id is None:
+            return True
+        if organisation_id in self.archived:
+            return False
+        return queries.open_membership_id(conn, organisation_id, cluster_id) is None
+
+
+def fee_category(kind: OrganisationKind | str, company_size: CompanySize | str | None) -> FeeCategory:
+    """The membership fee category clusters use for an organisation of this kind and size."""
+    kind = OrganisationKind(kind)
+    if kind in (OrganisationKind.university, OrganisationKind.research_institute):
+        return FeeCategory.research_institution
+    if kind is OrganisationKind.company:
+        return FeeCategory.large_company if company_size == CompanySize.large else FeeCategory.sme
+    return FeeCategory.other
+
+
+def _add_member(conn: Connection, log: EventLog, organisation_id: str, organisation: OrganisationCreate,
+                cluster_id: str, metadata: Metadata) -> None:
+    category = fee_category(organisation.kind, organisation.company_size)
+    # The cluster's latest fee for the category, as its other members of that category pay.
+    m = memberships.c
+    fee = conn.execute(select(m.yearly_fee).where(m.cluster_id == cluster_id, m.fee_category == category.value)
+                       .order_by(m.created_at.desc(), m.id).limit(1)).scalar()
+    membership = domain.apply_membership(conn, log, MembershipCreate(
+        organisation_id=organisation_id, cluster_id=cluster_id, fee_category=category,
+        yearly_fee=Decimal(fee or "0"),
+    ), metadata)
+    domain.activate_membership(conn, log, membership.id, MembershipActivate(), metadata)
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+
+ExportFormat = Literal["csv", "json"]
+
+
+def export_organisations(source: Database | Connection, fmt: ExportFormat = "csv", *,
+                         include_archived: bool = False) -> str:
+    """Every organisation, by name: CSV in the importer's own format (a file that re-imports
+    into an empty store as the same organisations), or JSON as a list of OrganisationPublic."""
+    if fmt not in ("csv", "json"):
+        raise InvalidInput.field("format", "must be csv or json")
+    if isinstance(source, Database):
+        with source.reading() as conn:
+            return export_organisations(conn, fmt, include_archived=include_archived)
+    stmt = select(organisations).order_by(organisations.c.name_key, organisations.c.id)
+    if not include_archived:
+        stmt = stmt.where(organisations.c.archived.is_(False))
+    records = [OrganisationPublic.model_validate(dict(row)) for row in source.execute(stmt).mappings()]
+    if fmt == "json":
+        return orjson.dumps([{"id": r.id, **r.model_dump(mode="json")} for r in records]).decode()
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for record in records:
+        writer.writerow([_cell(getattr(record, column)) for column in COLUMNS])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(item) for item in value)
+    return str(value)
