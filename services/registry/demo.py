@@ -11,8 +11,26 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
+from sqlalchemy import Connection, func, select
+
+from services.registry import domain
+from services.registry.importer import fee_category
+from services.registry.models import (
+    ClusterCreate,
+    ConnectionCreate,
+    ContactCreate,
+    MembershipActivate,
+    MembershipCreate,
+    OrganisationCreate,
+    WorkingGroupCreate,
+    WorkingGroupJoin,
+)
+from services.registry.projections import organisations
 from services.registry.vocabulary import (
     COMPETENCY_LABELS,
     ClusterLegalForm,
@@ -24,15 +42,17 @@ from services.registry.vocabulary import (
     StakeholderRole,
     ValueChainStage,
 )
-from shared.text import fold, name_key, words
+from shared.db import Database
+from shared.eventlog import EventLog, Metadata
+from shared.text import name_key, words
 
 DEMO_NAMESPACE = uuid.UUID("5b0f3c1e-6a57-4c1b-9d1e-2f0a7f6c2026")
 SEED = 2026
 
 
-def demo_id(kind: str, name: str) -> str:
-    """Stable id for a demo record: the same name gives the same id on every reseed."""
-    return str(uuid.uuid5(DEMO_NAMESPACE, f"{kind}:{name_key(name)}"))
+def demo_id(kind: str, key: str) -> str:
+    """Stable id for a demo record: the same key gives the same id on every reseed."""
+    return str(uuid.uuid5(DEMO_NAMESPACE, f"{kind}:{key}"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,7 +538,7 @@ def generate_demo(organisations_per_cluster: int = 50, *, seed: int = SEED) -> D
         by_cluster[cluster.acronym] = members
         organisations.extend(members)
     for left, right in (JOINT_CLUSTERS, JOINT_CLUSTERS[::-1]):
-        joiners = [o for o in by_cluster[left] if o.data["kind"] in SCIENTIFIC_KINDS]
+        joiners = [o for o in by_cluster[left] if o.clusters == [left] and o.data["kind"] in SCIENTIFIC_KINDS]
         for organisation in rng.sample(joiners, min(JOINT_MEMBERS, len(joiners))):
             organisation.clusters.append(right)
             by_cluster[right].append(organisation)
@@ -677,15 +697,6 @@ def _contact(rng: random.Random, locale: Locale, kind: OrganisationKind, domain:
     }
 
 
-def fee_category(data: dict[str, Any]) -> FeeCategory:
-    kind = OrganisationKind(data["kind"])
-    if kind in (OrganisationKind.university, OrganisationKind.research_institute):
-        return FeeCategory.research_institution
-    if kind is OrganisationKind.company:
-        return FeeCategory.large_company if data.get("company_size") == CompanySize.large else FeeCategory.sme
-    return FeeCategory.other
-
-
 def _connections(rng: random.Random, by_cluster: dict[str, list[DemoOrganisation]]) -> list[dict[str, Any]]:
     K = OrganisationKind
     academic = (K.university, K.research_institute)
@@ -746,3 +757,100 @@ def _working_groups(rng: random.Random, by_cluster: dict[str, list[DemoOrganisat
                 "members": [(o.id, "lead" if i == 0 else "member") for i, o in enumerate(chosen)],
             })
     return groups
+
+
+# --------------------------------------------------------------------------------------------
+# Seeding
+
+SEED_METADATA = Metadata(actor="system:demo-seed", service="registry")
+BATCH = 400  # commands per write transaction: progress moves, and no lock is held for long
+
+
+def seed_demo(db: Database, log: EventLog, *, progress: Callable[[int, int], None] | None = None,
+              organisations_per_cluster: int = 50, metadata: Metadata = SEED_METADATA) -> dict[str, Any]:
+    """Load the demo data into a store without organisations (else do nothing); return the counts."""
+    with db.reading() as conn:
+        existing = conn.execute(select(func.count()).select_from(organisations)).scalar_one()
+    if existing:
+        return {"skipped": True, "organisations": existing}
+    data = generate_demo(organisations_per_cluster)
+    steps = _commands(data, metadata)
+    counts: dict[str, Any] = {}
+    for start in range(0, len(steps), BATCH):
+        with db.writing() as conn:
+            for what, command in steps[start:start + BATCH]:
+                command(conn, log)
+                counts[what] = counts.get(what, 0) + 1
+        if progress:
+            progress(min(start + BATCH, len(steps)), len(steps))
+    return counts
+
+
+Command = Callable[[Connection, EventLog], Any]
+
+
+def _commands(data: DemoData, metadata: Metadata) -> list[tuple[str, Command]]:
+    """Every write of the demo, in an order where each one finds what it refers to."""
+    clusters = dict(data.clusters)
+    by_acronym = {c.acronym: cid for cid, c in data.clusters}
+    steps: list[tuple[str, Command]] = []
+    for cid, cluster in data.clusters:
+        create = ClusterCreate(name=cluster.name, acronym=cluster.acronym, country=cluster.country,
+                               nuts_region=cluster.nuts_region, legal_form=cluster.legal_form,
+                               website=cluster.website, description=cluster.description,
+                               thematic_focus=", ".join(COMPETENCY_LABELS[c] for c in cluster.focus))
+        steps.append(("clusters", partial(_call, domain.register_cluster, create, metadata, cluster_id=cid)))
+    rng = random.Random(SEED + 1)
+    period_end = date(domain.today().year, 12, 31)
+    for organisation in data.organisations:
+        create_org = OrganisationCreate.model_validate(organisation.data)
+        steps.append(("organisations", partial(_call, domain.register_organisation, create_org, metadata,
+                                               organisation_id=organisation.id)))
+        for number, contact in enumerate(organisation.contacts):
+            contact_id = demo_id("contact", f"{organisation.id}:{number}")
+            steps.append(("contacts", partial(_add_contact, organisation.id, ContactCreate.model_validate(contact),
+                                              metadata, contact_id)))
+        category = fee_category(create_org.kind, create_org.company_size)
+        for acronym in organisation.clusters:
+            cid = by_acronym[acronym]
+            applied = date(rng.randint(2016, 2024), rng.randint(1, 12), rng.randint(1, 28))
+            membership = MembershipCreate(organisation_id=organisation.id, cluster_id=cid, fee_category=category,
+                                          yearly_fee=Decimal(clusters[cid].fees[category]), applied_on=applied)
+            steps.append(("memberships", partial(
+                _join_cluster, membership, applied + timedelta(days=rng.randint(7, 60)), period_end, metadata,
+                demo_id("membership", f"{organisation.id}:{cid}"))))
+    for connection in data.connections:
+        fields = {k: v for k, v in connection.items() if k != "id"}
+        steps.append(("connections", partial(_call, domain.record_connection, ConnectionCreate.model_validate(fields),
+                                             metadata, connection_id=connection["id"])))
+    for group in data.working_groups:
+        create_group = WorkingGroupCreate(cluster_id=group["cluster_id"], name=group["name"],
+                                          description=group["description"])
+        steps.append(("working_groups", partial(_call, domain.form_working_group, create_group, metadata,
+                                                working_group_id=group["id"])))
+        for organisation_id, role in group["members"]:
+            steps.append(("working_group_members", partial(
+                _join_group, group["id"], WorkingGroupJoin(organisation_id=organisation_id, role=role), metadata)))
+    return steps
+
+
+def _call(handler: Callable[..., Any], data: Any, metadata: Metadata, conn: Connection, log: EventLog,
+          **ids: str) -> Any:
+    return handler(conn, log, data, metadata, **ids)
+
+
+def _add_contact(organisation_id: str, data: ContactCreate, metadata: Metadata, contact_id: str,
+                 conn: Connection, log: EventLog) -> Any:
+    return domain.add_contact(conn, log, organisation_id, data, metadata, contact_id=contact_id)
+
+
+def _join_cluster(data: MembershipCreate, activated: date, period_end: date, metadata: Metadata,
+                  membership_id: str, conn: Connection, log: EventLog) -> Any:
+    domain.apply_membership(conn, log, data, metadata, membership_id=membership_id)
+    return domain.activate_membership(conn, log, membership_id, MembershipActivate(on=activated, period_end=period_end),
+                                      metadata)
+
+
+def _join_group(working_group_id: str, data: WorkingGroupJoin, metadata: Metadata,
+                conn: Connection, log: EventLog) -> Any:
+    return domain.join_working_group(conn, log, working_group_id, data, metadata)

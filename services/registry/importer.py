@@ -19,9 +19,11 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 import orjson
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Connection, select
 
@@ -30,8 +32,9 @@ from services.registry.models import MembershipActivate, MembershipCreate, Organ
 from services.registry.projections import memberships, organisations
 from services.registry.vocabulary import CompanySize, FeeCategory, OrganisationKind
 from shared.db import Database
-from shared.errors import InvalidInput
+from shared.errors import DomainError, InvalidInput
 from shared.eventlog import EventLog, Metadata
+from shared.http import MIB, RequestMetadata, problems
 from shared.text import name_key
 
 Progress = Callable[[int, int], None]
@@ -379,3 +382,105 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return LIST_SEPARATOR.join(str(item) for item in value)
     return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP (paths of their own, so that no `/v1/organisations/{id}` route can catch them)
+
+MAX_IMPORT_BYTES = 10 * MIB
+CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
+
+router = APIRouter(tags=["organisations"])
+
+
+class PayloadTooLarge(DomainError):
+    status, title, type_slug = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(DomainError):
+    status, title, type_slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class ImportRejected(InvalidInput):
+    """Invalid rows (without skip_invalid) kept the whole file out; the problem lists them all."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(
+            f"{report.invalid} of {report.rows} rows are invalid"
+            + (" and the header has problems" if any(e.row == 0 for e in report.errors) else "")
+            + "; nothing was imported (fix them, or import with skip_invalid=true)",
+            [e.model_dump() for e in report.errors],
+        )
+        self.extensions["report"] = report.model_dump(mode="json", exclude={"errors"})
+
+
+async def _csv_body(request: Request) -> bytes:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in CSV_MEDIA_TYPES:
+        raise UnsupportedMediaType(f"send the file as text/csv, not {media_type or 'without a Content-Type'}",
+                                   supported=sorted(CSV_MEDIA_TYPES))
+    too_large = PayloadTooLarge(f"CSV files are limited to {MAX_IMPORT_BYTES} bytes; split the file",
+                                max_bytes=MAX_IMPORT_BYTES)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_IMPORT_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_IMPORT_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/organisation-imports",
+    response_model=ImportReport,
+    responses={201: {"description": "Applied, and organisations were created", "model": ImportReport},
+               **problems(413, 415, 422)},
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def import_organisations_endpoint(
+    request: Request,
+    response: Response,
+    metadata: RequestMetadata,
+    dry_run: Annotated[bool, Query(description="Validate and report; write nothing")] = False,
+    skip_invalid: Annotated[bool, Query(description="Write the valid rows even if others are invalid")] = False,
+    cluster: Annotated[str | None, Query(max_length=36, description="Make the organisations members of this cluster")] = None,
+) -> ImportReport:
+    """Import organisations from a CSV file (all valid rows in one transaction, or nothing)."""
+    raw = await _csv_body(request)
+    parsed = await anyio.to_thread.run_sync(parse_organisations_csv, raw)
+    db: Database = request.app.state.db
+    log: EventLog = request.app.state.log
+
+    def work(conn: Connection) -> ImportReport:
+        return run_import(conn, log, parsed, dry_run=dry_run, skip_invalid=skip_invalid, metadata=metadata,
+                          cluster_id=cluster)
+
+    writes = not dry_run and not blocked(parsed, skip_invalid=skip_invalid)
+    report = await (db.write(work) if writes else db.read(work))
+    if not dry_run and not report.applied:
+        raise ImportRejected(report)
+    if report.created or (report.applied and report.memberships):
+        response.status_code = 201
+    return report
+
+
+@router.get(
+    "/v1/organisation-exports",
+    responses={200: {"content": {"text/csv": {}, "application/json": {}}}, **problems(422)},
+    response_class=Response,
+)
+async def export_organisations_endpoint(
+    request: Request,
+    format: Annotated[ExportFormat, Query(description="csv (the import format) or json")] = "csv",
+    include_archived: bool = False,
+) -> Response:
+    """Every organisation, as CSV that re-imports unchanged, or as JSON."""
+    db: Database = request.app.state.db
+    body = await db.read(lambda conn: export_organisations(conn, format, include_archived=include_archived))
+    if format == "json":
+        return Response(body, media_type="application/json")
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="organisations.csv"'})
