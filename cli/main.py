@@ -48,7 +48,6 @@ for group, name in ((db_app, "db"), (seed_app, "seed"), (import_app, "import"), 
                     (audit_app, "audit"), (projections_app, "projections")):
     app.add_typer(group, name=name)
 
-out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
@@ -62,13 +61,17 @@ class Options:
         db = Database(self.database_url)
         try:
             if migrated:
-                missing = pending(db.engine)
+                missing = _pending_in_order(db)
                 if missing:
                     raise ValueError(f"the schema is not up to date (pending: {', '.join(missing)}); "
                                      "run `clusterhub db upgrade` first")
             yield db, EventLog(db.dialect, projectors=all_projectors())
         finally:
             db.dispose()
+
+
+def _pending_in_order(db: Database) -> list[str]:
+    return list(reversed(pending(db.engine)))  # Alembic walks from the head down
 
 
 @app.callback()
@@ -121,7 +124,7 @@ def db_upgrade(
 ) -> None:
     """Bring the schema to the latest migration (safe to repeat)."""
     with ctx.obj.store(migrated=False) as (db, _):
-        applied = pending(db.engine)
+        applied = _pending_in_order(db)
         upgrade(db.engine, app_role=app_role)
     typer.echo(f"schema upgraded: {', '.join(applied)}" if applied else "schema already up to date")
 
@@ -275,7 +278,8 @@ def audit_log(
     for event in events:
         table.add_row(str(event.position), event.recorded_at, event.stream_id, str(event.version),
                       event.event_type, event.metadata.get("actor") or "")
-    out.print(table)
+    # Piped output keeps whole values: rich would otherwise cut columns to fit 80 characters.
+    Console(width=None if sys.stdout.isatty() else 500).print(table)
     typer.echo(f"{len(events)} events" + (" (more with --after)" if len(events) == limit else ""))
 
 
@@ -335,7 +339,7 @@ def serve_command(
 
 def _prepare_store(options: Options, *, seed: bool) -> None:
     with options.store(migrated=False) as (db, log):
-        applied = pending(db.engine)
+        applied = _pending_in_order(db)
         upgrade(db.engine)
         if applied:
             err.print(f"schema upgraded: {', '.join(applied)}")

@@ -1,0 +1,200 @@
+"""The installed `clusterhub` command, run as a subprocess against real SQLite and PostgreSQL stores."""
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from shared.db import Database
+from shared.eventlog import DomainEvent, EventLog, Metadata
+from tests.conftest import Store
+
+CLUSTERHUB = Path(sys.executable).with_name("clusterhub")
+_fresh = itertools.count()
+
+
+class NoteTaken(DomainEvent):
+    event_type = "test.cli.NoteTaken"
+    text: str
+
+
+def clusterhub(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    assert CLUSTERHUB.exists(), f"{CLUSTERHUB} is missing: install the package (make install)"
+    return subprocess.run([str(CLUSTERHUB), "--database-url", url, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ok(url: str, *args: str) -> str:
+    result = clusterhub(url, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def append_notes(db: Database, stream_id: str, texts: list[str], *, actor: str = "alice",
+                 at: str = "2025-03-01T09:00:00.000000Z") -> None:
+    log = EventLog(db.dialect, clock=lambda: at)
+    with db.writing() as conn:
+        version = log.stream_version(conn, stream_id)
+        log.append(conn, stream_id, "note", version, [NoteTaken(text=t) for t in texts], Metadata(actor=actor))
+
+
+def tamper(store: Store, position: int) -> None:
+    """Edit a stored event behind the log's back, as an owner who can lift the append-only guard."""
+    admin = store.admin()
+    try:
+        with admin.writing() as conn:
+            if store.backend == "sqlite":
+                conn.exec_driver_sql("DROP TRIGGER events_no_update")
+                conn.exec_driver_sql(f"UPDATE events SET data = '{{\"text\":\"forged\"}}' WHERE position = {position}")
+                conn.exec_driver_sql("CREATE TRIGGER events_no_update BEFORE UPDATE ON events "
+                                     "BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE rejected'); END")
+            else:
+                conn.exec_driver_sql("ALTER TABLE events DISABLE TRIGGER USER")
+                conn.exec_driver_sql(f"UPDATE events SET data = '{{\"text\":\"forged\"}}' WHERE position = {position}")
+                conn.exec_driver_sql("ALTER TABLE events ENABLE TRIGGER USER")
+    finally:
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database with no schema at all, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"cli_empty_{next(_fresh)}"
+    with psycopg.connect(server.url().replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield server.url(name)
+
+
+# --------------------------------------------------------------------------------------------
+# db upgrade
+
+
+def test_db_upgrade_creates_the_schema_then_is_idempotent(empty_url: str) -> None:
+    assert ok(empty_url, "db", "upgrade").startswith("schema upgraded: 0001")
+    assert ok(empty_url, "db", "upgrade").strip() == "schema already up to date"
+    assert ok(empty_url, "audit", "verify").strip() == "ok: 0 events"
+
+
+def test_commands_refuse_a_store_without_schema(empty_url: str) -> None:
+    result = clusterhub(empty_url, "audit", "verify")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the schema is not up to date")
+    assert "clusterhub db upgrade" in result.stderr and result.stderr.count("\n") == 1
+
+
+# --------------------------------------------------------------------------------------------
+# audit verify
+
+
+def test_audit_verify_on_an_empty_log(store: Store) -> None:
+    assert ok(store.admin_url, "audit", "verify").strip() == "ok: 0 events"
+
+
+def test_audit_verify_counts_an_intact_log(store: Store) -> None:
+    append_notes(store.db, "note-1", ["a", "b"])
+    append_notes(store.db, "note-2", ["c"])
+    assert ok(store.admin_url, "audit", "verify").strip() == "ok: 3 events"
+    assert json.loads(ok(store.admin_url, "audit", "verify", "--json")) == {
+        "ok": True, "count": 3, "broken_at": None, "reason": None}
+
+
+def test_audit_verify_names_the_first_tampered_position(store: Store) -> None:
+    append_notes(store.db, "note-1", ["a", "b", "c", "d"])
+    tamper(store, 2)
+    result = clusterhub(store.admin_url, "audit", "verify")
+    assert result.returncode == 1
+    assert result.stdout.startswith("broken at position 2: content does not match its hash")
+    report = json.loads(clusterhub(store.admin_url, "audit", "verify", "--json").stdout)
+    assert report["ok"] is False and report["broken_at"] == 2 and report["count"] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# audit log
+
+
+def _positions(url: str, *args: str) -> list[int]:
+    lines = ok(url, "audit", "log", "--json", *args).splitlines()
+    return [json.loads(line)["position"] for line in lines]
+
+
+def test_audit_log_filters(store: Store) -> None:
+    append_notes(store.db, "note-1", ["a", "b"], actor="alice", at="2025-01-10T08:00:00.000000Z")
+    append_notes(store.db, "note-2", ["c"], actor="bob", at="2025-02-10T08:00:00.000000Z")
+    append_notes(store.db, "note-1", ["d"], actor="bob", at="2025-03-10T08:00:00.000000Z")
+    url = store.admin_url
+    assert _positions(url) == [1, 2, 3, 4]
+    assert _positions(url, "--actor", "bob") == [3, 4]
+    assert _positions(url, "--stream", "note-1") == [1, 2, 4]
+    assert _positions(url, "--since", "2025-02-01") == [3, 4]
+    assert _positions(url, "--since", "2025-02-10T09:00:00+01:00") == [3, 4]  # 08:00 UTC, inclusive
+    assert _positions(url, "--since", "2025-02-10T08:00:01Z") == [4]
+    assert _positions(url, "--event-type", "test.cli.NoteTaken", "--limit", "2") == [1, 2]
+    assert _positions(url, "--event-type", "registry.Nothing") == []
+    assert _positions(url, "--after", "2", "--actor", "bob", "--stream", "note-1") == [4]
+    first = json.loads(ok(url, "audit", "log", "--json", "--limit", "1"))
+    assert first["data"] == {"text": "a"} and first["metadata"] == {"actor": "alice"}
+    table = ok(url, "audit", "log", "--actor", "alice")
+    assert "note-1" in table and "test.cli.NoteTaken" in table and table.rstrip().endswith("2 events")
+
+
+def test_audit_log_rejects_a_malformed_time(store: Store) -> None:
+    result = clusterhub(store.admin_url, "audit", "log", "--since", "last tuesday")
+    assert result.returncode == 2
+    assert "ISO 8601" in result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# projections rebuild
+
+
+def test_projections_rebuild_replays_the_log(store: Store) -> None:
+    append_notes(store.db, "note-1", ["a", "b", "c"])
+    output = ok(store.admin_url, "projections", "rebuild")
+    assert output.strip().endswith("from 3 events")
+    assert ok(store.admin_url, "audit", "verify").strip() == "ok: 3 events"
+
+
+# --------------------------------------------------------------------------------------------
+# failures
+
+
+def test_unreachable_database_is_one_line_and_non_zero() -> None:
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/clusterhub"
+    result = clusterhub(url, "audit", "verify", timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: database unavailable:")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_bad_database_url_is_one_line() -> None:
+    result = clusterhub("nosuchdb://x", "audit", "verify")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: invalid database URL") and result.stderr.count("\n") == 1
+
+
+def test_usage_errors_exit_with_2(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert clusterhub(url, "audit", "nosuch").returncode == 2
+    assert clusterhub(url, "serve", "--service", "nosuch").returncode == 2
+    assert clusterhub(url, "export", "organisations", "--format", "xml").returncode == 2
