@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -57,6 +57,8 @@ _ROR = re.compile(r"^0[a-hj-km-np-tv-z0-9]{6}[0-9]{2}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().\-/]{4,29}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _HTTP_URL = TypeAdapter(HttpUrl)
+T = TypeVar("T")
+CENT = Decimal("0.01")
 
 
 def _upper_stripped(value: Any) -> Any:
@@ -144,7 +146,7 @@ Keyword = Annotated[str, Field(min_length=1, max_length=60)]
 Name = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str, Field(max_length=5000)]
 Uuid = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2), AfterValidator(lambda d: d.quantize(CENT))]
 
 Roles = Annotated[list[StakeholderRole], Field(max_length=30), AfterValidator(_unique)]
 Stages = Annotated[list[ValueChainStage], Field(max_length=20), AfterValidator(_unique)]
@@ -164,10 +166,10 @@ def check_region_in_country(region: str | None, info: ValidationInfo, country_fi
     return region
 
 
-class Page(BaseModel):
+class Page(BaseModel, Generic[T]):
     """A page of a list: `next_cursor` is opaque; pass it back as `cursor` for the next page."""
 
-    data: list[Any]
+    data: list[T]
     next_cursor: str | None = None
 
 
@@ -216,7 +218,7 @@ class ClusterUpdate(BaseModel):
     description: Text | None = None
 
 
-class ClusterPublic(Stamps, ClusterBase):
+class ClusterPublic(ClusterBase, Stamps):
     model_config = READ
 
     archived: bool = False
@@ -280,7 +282,7 @@ class OrganisationUpdate(BaseModel):
     ror: RorId | None = None
 
 
-class OrganisationPublic(Stamps, OrganisationBase):
+class OrganisationPublic(OrganisationBase, Stamps):
     model_config = READ
 
     archived: bool = False
@@ -318,7 +320,7 @@ class ContactUpdate(BaseModel):
     position: str | None = Field(default=None, max_length=200)
 
 
-class ContactPublic(Stamps, ContactBase):
+class ContactPublic(ContactBase, Stamps):
     model_config = READ
 
     organisation_id: str

@@ -1,0 +1,24 @@
+"""The registry service's composition root: settings, store, event log with its projectors, routes."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.registry import api, importer
+from services.registry.projections import PROJECTORS
+from services.registry.settings import RegistrySettings
+from shared.db import Database
+from shared.eventlog import EventLog
+from shared.http import service_app
+
+
+def create_app(settings: RegistrySettings | None = None, *, db: Database | None = None) -> FastAPI:
+    """Build the registry app; a `db` passed in stays the caller's to dispose."""
+    settings = settings or RegistrySettings()
+    owns_db = db is None
+    db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
+    app = service_app("clusterhub registry", "registry", settings, db, owns_db=owns_db,
+                      max_body_bytes=settings.max_body_bytes)
+    app.state.log = EventLog(db.dialect, projectors=PROJECTORS)
+    app.include_router(api.router)
+    app.include_router(importer.router)
+    return app

@@ -1,0 +1,274 @@
+"""Reads over the registry's read models: one row by id, filtered lists with keyset pagination.
+
+Lists order by a unique key (e.g. name_key, id) and page with an opaque cursor holding the last
+row's key, so a page stays stable while rows are added before it (no OFFSET drift).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Select, and_, case, exists, or_, select, tuple_
+from sqlalchemy.sql import ColumnElement
+
+from services.registry.models import (
+    ClusterPublic,
+    ConnectionPublic,
+    ContactPublic,
+    MembershipPublic,
+    OrganisationPublic,
+    Page,
+    WorkingGroupMemberPublic,
+    WorkingGroupPublic,
+)
+from services.registry.projections import (
+    clusters,
+    connections,
+    contacts,
+    memberships,
+    organisation_facets,
+    organisations,
+    working_group_members,
+    working_groups,
+)
+from shared.errors import InvalidInput
+from shared.text import words
+
+T = TypeVar("T")
+OPEN_STATUSES = ("applied", "active", "suspended")
+
+
+# --------------------------------------------------------------------------------------------
+# Keyset pagination
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        values = None
+    # Checked, not trusted: a value of the wrong type would reach the SQL comparison.
+    if (not isinstance(values, list) or len(values) != len(types)
+            or not all(type(v) is t for v, t in zip(values, types, strict=True))):
+        raise InvalidInput.field("query.cursor", "not a cursor from this list")
+    return values
+
+
+def _page(conn: Connection, stmt: Select, keys: Sequence[tuple[ColumnElement, type]], cursor: str | None,
+          limit: int, public: Callable[[dict[str, Any]], T]) -> Page[T]:
+    order = [expr for expr, _ in keys]
+    if cursor:
+        stmt = stmt.where(tuple_(*order) > tuple_(*decode_cursor(cursor, [t for _, t in keys])))
+    stmt = stmt.add_columns(*(expr.label(f"_key{i}") for i, expr in enumerate(order)))
+    rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).mappings().all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1][f"_key{i}"] for i in range(len(order))])
+    return Page[T](data=[public(dict(row)) for row in rows], next_cursor=next_cursor)
+
+
+def _one(conn: Connection, stmt: Select, public: Callable[[dict[str, Any]], T]) -> T | None:
+    row = conn.execute(stmt).mappings().first()
+    return public(dict(row)) if row else None
+
+
+# --------------------------------------------------------------------------------------------
+# Clusters
+
+
+def get_cluster(conn: Connection, cluster_id: str) -> ClusterPublic | None:
+    return _one(conn, select(clusters).where(clusters.c.id == cluster_id), ClusterPublic.model_validate)
+
+
+def list_clusters(conn: Connection, *, country: str | None = None, include_archived: bool = False,
+                  cursor: str | None = None, limit: int = 50) -> Page[ClusterPublic]:
+    stmt = select(clusters)
+    if country:
+        stmt = stmt.where(clusters.c.country == country)
+    if not include_archived:
+        stmt = stmt.where(clusters.c.archived.is_(False))
+    return _page(conn, stmt, [(clusters.c.name_key, str), (clusters.c.id, str)], cursor, limit,
+                 ClusterPublic.model_validate)
+
+
+# --------------------------------------------------------------------------------------------
+# Organisations
+
+
+def get_organisation(conn: Connection, organisation_id: str) -> OrganisationPublic | None:
+    return _one(conn, select(organisations).where(organisations.c.id == organisation_id),
+                OrganisationPublic.model_validate)
+
+
+def organisations_by_name_key(conn: Connection, key: str) -> list[OrganisationPublic]:
+    """Organisations whose legal name folds to `key` (see shared.text.name_key): duplicates."""
+    rows = conn.execute(select(organisations).where(organisations.c.name_key == key)
+                        .order_by(organisations.c.id)).mappings()
+    return [OrganisationPublic.model_validate(dict(row)) for row in rows]
+
+
+def _has_facet(facet: str, value: str) -> ColumnElement[bool]:
+    f = organisation_facets.c
+    return exists().where(f.facet == facet, f.value == value, f.organisation_id == organisations.c.id)
+
+
+def list_organisations(
+    conn: Connection,
+    *,
+    kind: str | None = None,
+    role: str | None = None,
+    stage: str | None = None,
+    competency: str | None = None,
+    country: str | None = None,
+    region: str | None = None,
+    cluster: str | None = None,
+    membership_status: str | None = None,
+    q: str | None = None,
+    include_archived: bool = False,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[OrganisationPublic]:
+    """Filters combine with AND; `region` matches a NUTS code and the regions inside it."""
+    o = organisations.c
+    stmt = select(organisations)
+    for column, value in ((o.kind, kind), (o.country, country)):
+        if value:
+            stmt = stmt.where(column == value)
+    if region:
+        # NUTS codes nest by prefix (BE3 ⊃ BE32 ⊃ BE323); validated codes hold no LIKE wildcards.
+        stmt = stmt.where(o.nuts_region.like(f"{region}%"))
+    for facet, value in (("role", role), ("stage", stage), ("competency", competency)):
+        if value:
+            stmt = stmt.where(_has_facet(facet, value))
+    if cluster or membership_status:
+        m = memberships.c
+        conditions = [m.organisation_id == o.id]
+        if cluster:
+            conditions.append(m.cluster_id == cluster)
+        if membership_status:
+            conditions.append(m.status == membership_status)
+        stmt = stmt.where(exists().where(*conditions))
+    if not include_archived:
+        stmt = stmt.where(o.archived.is_(False))
+    keys: list[tuple[ColumnElement, type]] = [(o.name_key, str), (o.id, str)]
+    terms = words(q or "")
+    if terms:
+        stmt = stmt.where(*(o.search_text.like(f"%{term}%") for term in terms))
+        # Rank: how many terms hit the names; best first, then alphabetical.
+        hits = sum((case((o.name_text.like(f"%{term}%"), 1), else_=0) for term in terms), start=0)
+        keys.insert(0, (-hits, int))  # type: ignore[arg-type]
+    elif q is not None and q.strip():
+        raise InvalidInput.field("query.q", "no searchable words (letters or digits)")
+    return _page(conn, stmt, keys, cursor, limit, OrganisationPublic.model_validate)
+
+
+# --------------------------------------------------------------------------------------------
+# Contacts
+
+
+def get_contact(conn: Connection, contact_id: str) -> ContactPublic | None:
+    return _one(conn, select(contacts).where(contacts.c.id == contact_id), ContactPublic.model_validate)
+
+
+def list_contacts(conn: Connection, organisation_id: str, *, cursor: str | None = None,
+                  limit: int = 50) -> Page[ContactPublic]:
+    stmt = select(contacts).where(contacts.c.organisation_id == organisation_id)
+    return _page(conn, stmt, [(contacts.c.name, str), (contacts.c.id, str)], cursor, limit,
+                 ContactPublic.model_validate)
+
+
+# --------------------------------------------------------------------------------------------
+# Memberships
+
+
+def get_membership(conn: Connection, membership_id: str) -> MembershipPublic | None:
+    return _one(conn, select(memberships).where(memberships.c.id == membership_id), MembershipPublic.model_validate)
+
+
+def open_membership_id(conn: Connection, organisation_id: str, cluster_id: str) -> str | None:
+    """The organisation's membership of the cluster that has not ended, if any."""
+    m = memberships.c
+    return conn.execute(select(m.id).where(m.organisation_id == organisation_id, m.cluster_id == cluster_id,
+                                           m.status.in_(OPEN_STATUSES))).scalar()
+
+
+def list_memberships(conn: Connection, *, organisation_id: str | None = None, cluster_id: str | None = None,
+                     status: str | None = None, cursor: str | None = None,
+                     limit: int = 50) -> Page[MembershipPublic]:
+    m = memberships.c
+    stmt = select(memberships)
+    for column, value in ((m.organisation_id, organisation_id), (m.cluster_id, cluster_id), (m.status, status)):
+        if value:
+            stmt = stmt.where(column == value)
+    return _page(conn, stmt, [(m.created_at, str), (m.id, str)], cursor, limit, MembershipPublic.model_validate)
+
+
+# --------------------------------------------------------------------------------------------
+# Connections
+
+
+def get_connection(conn: Connection, connection_id: str) -> ConnectionPublic | None:
+    return _one(conn, select(connections).where(connections.c.id == connection_id), ConnectionPublic.model_validate)
+
+
+def active_connection_id(conn: Connection, source_id: str, target_id: str, kind: str) -> str | None:
+    c = connections.c
+    return conn.execute(select(c.id).where(c.source_id == source_id, c.target_id == target_id, c.kind == kind,
+                                           c.active.is_(True))).scalar()
+
+
+def list_connections(conn: Connection, *, organisation_id: str | None = None, kind: str | None = None,
+                     include_ended: bool = False, cursor: str | None = None,
+                     limit: int = 50) -> Page[ConnectionPublic]:
+    """`organisation_id` matches either end of a connection."""
+    c = connections.c
+    stmt = select(connections)
+    if organisation_id:
+        stmt = stmt.where(or_(c.source_id == organisation_id, c.target_id == organisation_id))
+    if kind:
+        stmt = stmt.where(c.kind == kind)
+    if not include_ended:
+        stmt = stmt.where(c.active.is_(True))
+    return _page(conn, stmt, [(c.created_at, str), (c.id, str)], cursor, limit, ConnectionPublic.model_validate)
+
+
+# --------------------------------------------------------------------------------------------
+# Working groups
+
+
+def get_working_group(conn: Connection, working_group_id: str) -> WorkingGroupPublic | None:
+    return _one(conn, select(working_groups).where(working_groups.c.id == working_group_id),
+                WorkingGroupPublic.model_validate)
+
+
+def working_group_named(conn: Connection, cluster_id: str, key: str) -> str | None:
+    w = working_groups.c
+    return conn.execute(select(w.id).where(and_(w.cluster_id == cluster_id, w.name_key == key))).scalar()
+
+
+def list_working_groups(conn: Connection, *, cluster_id: str | None = None, organisation_id: str | None = None,
+                        cursor: str | None = None, limit: int = 50) -> Page[WorkingGroupPublic]:
+    w = working_groups.c
+    stmt = select(working_groups)
+    if cluster_id:
+        stmt = stmt.where(w.cluster_id == cluster_id)
+    if organisation_id:
+        members = working_group_members.c
+        stmt = stmt.where(exists().where(members.working_group_id == w.id, members.organisation_id == organisation_id))
+    return _page(conn, stmt, [(w.name_key, str), (w.id, str)], cursor, limit, WorkingGroupPublic.model_validate)
+
+
+def list_working_group_members(conn: Connection, working_group_id: str, *, cursor: str | None = None,
+                               limit: int = 50) -> Page[WorkingGroupMemberPublic]:
+    members = working_group_members.c
+    stmt = select(working_group_members).where(members.working_group_id == working_group_id)
+    return _page(conn, stmt, [(members.organisation_id, str)], cursor, limit,
+                 WorkingGroupMemberPublic.model_validate)

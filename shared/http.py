@@ -1,0 +1,206 @@
+"""What every service's HTTP app shares: request ids, request metadata, If-Match, body limit, health.
+
+`service_app()` builds the FastAPI app with all of it; a service adds its routers to that.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import anyio.to_thread
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import Database
+from shared.errors import (
+    InvalidInput,
+    PreconditionRequired,
+    ServiceUnavailable,
+    install_problem_handlers,
+    problem_response,
+)
+from shared.eventlog import Metadata
+from shared.migrate import pending
+from shared.settings import CommonSettings
+
+__all__ = ["IfMatch", "OptionalIfMatch", "RequestMetadata", "etag", "install_problem_handlers", "problems",
+           "service_app"]
+
+log = structlog.get_logger()
+
+REQUEST_ID = "X-Request-ID"
+CORRELATION_ID = "X-Correlation-ID"
+MIB = 1024 * 1024
+# Ids from clients end up in logs, events and response headers: accept only plain tokens.
+_TOKEN = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def _token(value: str | None) -> str | None:
+    return value if value and _TOKEN.match(value) else None
+
+
+class RequestContextMiddleware:
+    """Takes (or makes) the request and correlation ids, echoes them, and binds them for logging."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = _token(headers.get(REQUEST_ID)) or uuid.uuid4().hex
+        # A request that arrives without a correlation id starts a new chain of work.
+        correlation_id = _token(headers.get(CORRELATION_ID)) or request_id
+        state = scope.setdefault("state", {})
+        state["request_id"], state["correlation_id"] = request_id, correlation_id
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                response_headers[REQUEST_ID] = request_id
+                response_headers[CORRELATION_ID] = correlation_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id, correlation_id=correlation_id):
+            await self.app(scope, receive, send_with_ids)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies above `max_bytes` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MIB) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body larger than {self.max_bytes} bytes"
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            body = {"type": "https://clusterhub.eu/problems/payload-too-large", "title": "Payload too large",
+                    "status": 413, "detail": detail, "max_bytes": self.max_bytes}
+            await problem_response(413, body)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException passes FastAPI's body parsing unchanged and renders as problem+json.
+                    raise HTTPException(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+# --------------------------------------------------------------------------------------------
+# Dependencies
+
+
+def _metadata(
+    request: Request,
+    x_actor: Annotated[str | None, Header(max_length=200, description="Who acts (until authentication)")] = None,
+    x_cluster: Annotated[str | None, Header(max_length=100, description="The cluster (tenant) acted for")] = None,
+    x_causation_id: Annotated[str | None, Header(max_length=128)] = None,
+) -> Metadata:
+    return Metadata(
+        actor=x_actor or "anonymous",
+        tenant=x_cluster,
+        service=getattr(request.app.state, "service", None),
+        request_id=getattr(request.state, "request_id", None),
+        correlation_id=getattr(request.state, "correlation_id", None),
+        causation_id=_token(x_causation_id),
+    )
+
+
+RequestMetadata = Annotated[Metadata, Depends(_metadata)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _if_match(if_match: Annotated[str | None, Header(description='The ETag of the last read, e.g. "3"')] = None,
+              ) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInput.field("header.if-match", 'expected the ETag of the last read, e.g. "3"')
+    return int(text)
+
+
+def _if_match_required(version: Annotated[int | None, Depends(_if_match)]) -> int:
+    if version is None:
+        raise PreconditionRequired("this change needs an If-Match header with the ETag of your last read")
+    return version
+
+
+IfMatch = Annotated[int, Depends(_if_match_required)]
+OptionalIfMatch = Annotated[int | None, Depends(_if_match)]
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the problem+json errors it can answer with."""
+    return {status: {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
+            for status in statuses}
+
+
+# --------------------------------------------------------------------------------------------
+# The app
+
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@health.get("/readyz", responses=problems(503))
+async def readyz(request: Request) -> dict[str, str]:
+    """The store answers and its schema is current."""
+    db: Database = request.app.state.db
+    try:
+        await db.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+        missing = await anyio.to_thread.run_sync(pending, db.engine)
+    except Exception as exc:
+        log.warning("readyz.store_unreachable", error=str(exc))
+        raise ServiceUnavailable("the store is unreachable") from exc
+    if missing:
+        raise ServiceUnavailable("database migrations are pending", pending=missing)
+    return {"status": "ready"}
+
+
+def service_app(title: str, service: str, settings: CommonSettings, db: Database, *, owns_db: bool,
+                max_body_bytes: int = MIB) -> FastAPI:
+    """A FastAPI app with the shared middleware, problem handlers and health routes; `db` on app.state."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_db:
+            db.dispose()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.settings, app.state.db, app.state.service = settings, db, service
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)  # outermost: even a 413 carries the ids
+    app.include_router(health)
+    return app
