@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import orjson
 import sqlalchemy.exc
@@ -30,6 +30,9 @@ from shared.eventlog import EventLog, Metadata, to_timestamp_text, verify_chain
 from shared.migrate import pending, upgrade
 from shared.settings import CommonSettings
 from shared.subscriptions import rebuild_projections
+
+if TYPE_CHECKING:
+    from services.registry.importer import ImportReport
 
 app = typer.Typer(
     name="clusterhub",
@@ -129,11 +132,15 @@ def db_upgrade(
     typer.echo(f"schema upgraded: {', '.join(applied)}" if applied else "schema already up to date")
 
 
-def _seed(db: Database, log: EventLog) -> dict[str, Any]:
+def _seed(db: Database, log: EventLog) -> str:
+    """Load the demo data unless the registry already holds organisations; say what happened."""
     from services.registry.demo import seed_demo
 
     with progress_bar("seeding demo data") as advance:
-        return seed_demo(db, log, progress=advance)
+        counts = seed_demo(db, log, progress=advance)
+    if counts.get("skipped"):
+        return f"demo data not loaded: the store already holds {counts['organisations']} organisations"
+    return "demo data loaded: " + ", ".join(f"{value} {key}" for key, value in counts.items())
 
 
 def _event_count(db: Database, log: EventLog) -> int:
@@ -143,13 +150,9 @@ def _event_count(db: Database, log: EventLog) -> int:
 
 @seed_app.command("demo")
 def seed_demo_command(ctx: typer.Context) -> None:
-    """Load the demo clusters and organisations into an empty store."""
+    """Load the demo clusters and organisations (only into a registry without organisations)."""
     with ctx.obj.store() as (db, log):
-        existing = _event_count(db, log)
-        if existing:
-            raise ValueError(f"the store already holds {existing} events; demo data goes into an empty store")
-        summary = _seed(db, log)
-    typer.echo("demo data loaded: " + ", ".join(f"{value} {key}" for key, value in summary.items()))
+        typer.echo(_seed(db, log))
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,41 +163,42 @@ def seed_demo_command(ctx: typer.Context) -> None:
 def import_organisations_command(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV file to import ('-' reads standard input).")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report, write nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and match, write nothing.")] = False,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Import the valid rows and report the others (default: all or nothing).")] = False,
-    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Make the imported organisations members of this cluster id.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Make the organisations members of this cluster id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON.")] = False,
 ) -> None:
-    """Import organisations from a CSV file."""
+    """Import organisations from a CSV file (in one transaction; re-importing creates nothing new)."""
     from services.registry.importer import import_organisations
 
-    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
-    with ctx.obj.store() as (db, log), progress_bar(f"importing {file.name or 'stdin'}") as advance:
+    from_stdin = str(file) == "-"
+    raw = sys.stdin.buffer.read() if from_stdin else file.read_bytes()
+    with ctx.obj.store() as (db, log), progress_bar(f"importing {'stdin' if from_stdin else file.name}") as advance:
         report = import_organisations(db, log, raw, dry_run=dry_run, skip_invalid=skip_invalid,
                                       metadata=cli_metadata(), cluster_id=cluster, progress=advance)
-    _print_import_report(report, as_json=as_json, dry_run=dry_run)
-
-
-def _print_import_report(report: Any, *, as_json: bool, dry_run: bool) -> None:
-    data = report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report.__dict__)
     if as_json:
-        print_json(data)
+        print_json(report.model_dump(mode="json"))
     else:
-        counts = ", ".join(f"{key} {value}" for key, value in data.items() if isinstance(value, int))
-        typer.echo(("dry run: " if dry_run else "imported: ") + counts)
-        for problem in data.get("errors") or []:
-            typer.echo(f"  {_problem_text(problem)}")
-    if data.get("errors") and not data.get("imported") and not dry_run:
-        raise typer.Exit(1)
+        _print_import_report(report)
+    # Refused: the real import would write nothing because of these problems.
+    if report.errors and (not skip_invalid or report.valid == 0):
+        header = " and the header has problems" if any(e.row == 0 for e in report.errors) else ""
+        raise ValueError(f"{report.invalid} of {report.rows} rows are invalid{header}; "
+                         + ("a real import would write nothing" if dry_run else "nothing was imported")
+                         + ("" if skip_invalid else " (fix them, or use --skip-invalid)"))
 
 
-def _problem_text(problem: Any) -> str:
-    if isinstance(problem, dict):
-        where = f"row {problem['row']}: " if "row" in problem else ""
-        field = f"{problem['field']}: " if problem.get("field") else ""
-        return f"{where}{field}{problem.get('message', problem)}"
-    return str(problem)
+def _print_import_report(report: ImportReport) -> None:
+    verb = "would create" if report.dry_run else "created"
+    line = (f"{'dry run' if report.dry_run else 'import'}: {report.rows} rows, {report.valid} valid, "
+            f"{report.invalid} invalid; {verb} {report.new if report.dry_run else report.created}, "
+            f"{report.matched} already registered")
+    if report.memberships:
+        line += f", {report.memberships} memberships {'to add' if report.dry_run else 'added'}"
+    typer.echo(line)
+    for error in report.errors:
+        typer.echo(f"  row {error.row}: {error.field}: {error.message}")
 
 
 class ExportFormat(str, Enum):
@@ -310,7 +314,7 @@ def serve_command(
         "--service", help=f"One of {', '.join(s.name for s in SERVICES)}, or all (those installed).")] = "all",
     host: Annotated[Optional[str], typer.Option(help="Interface to listen on [default: each service's setting, 127.0.0.1].")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port, with a single --service [default: its setting].")] = None,
-    no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not load demo data into an empty store.")] = False,
+    no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not load demo data into a store without organisations.")] = False,
 ) -> None:
     """Upgrade the schema, load demo data if the store is empty, and run the services until Ctrl-C."""
     if service == "all":
@@ -343,9 +347,8 @@ def _prepare_store(options: Options, *, seed: bool) -> None:
         upgrade(db.engine)
         if applied:
             err.print(f"schema upgraded: {', '.join(applied)}")
-        if seed and _event_count(db, log) == 0:
-            summary = _seed(db, log)
-            err.print("demo data loaded: " + ", ".join(f"{value} {key}" for key, value in summary.items()))
+        if seed:
+            err.print(_seed(db, log))
 
 
 def _announce(children: Sequence[serving.Child]) -> None:

@@ -30,6 +30,9 @@ class Service:
     def projectors(self) -> list[Projector]:
         if not _module_exists(f"{self.package}.projections"):
             return []
+        # Projectors decode stored events by type name: the service's event classes must be loaded.
+        if _module_exists(f"{self.package}.events"):
+            importlib.import_module(f"{self.package}.events")
         return list(importlib.import_module(f"{self.package}.projections").PROJECTORS)
 
     def address(self) -> tuple[str, int]:

@@ -14,7 +14,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import func, select
 
+from cli.services import all_projectors
 from shared.db import Database
 from shared.eventlog import DomainEvent, EventLog, Metadata
 from tests.conftest import Store
@@ -172,6 +174,73 @@ def test_projections_rebuild_replays_the_log(store: Store) -> None:
     output = ok(store.admin_url, "projections", "rebuild")
     assert output.strip().endswith("from 3 events")
     assert ok(store.admin_url, "audit", "verify").strip() == "ok: 3 events"
+
+
+# --------------------------------------------------------------------------------------------
+# seed, export, import
+
+
+def _row_counts(store: Store) -> dict[str, int]:
+    admin = store.admin()
+    try:
+        with admin.reading() as conn:
+            return {table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                    for projector in all_projectors() for table in projector.tables}
+    finally:
+        admin.dispose()
+
+
+def test_seed_export_rebuild_and_reimport(store: Store, tmp_path: Path) -> None:
+    url = store.admin_url
+    assert ok(url, "seed", "demo").startswith("demo data loaded: 7 clusters, 350 organisations")
+    assert ok(url, "seed", "demo").strip() == "demo data not loaded: the store already holds 350 organisations"
+    events = int(ok(url, "audit", "verify").split()[1])
+    assert events > 350
+
+    exported = ok(url, "export", "organisations")
+    assert exported.splitlines()[0].startswith("legal_name,")
+    assert len(exported.splitlines()) == 351
+    ok(url, "export", "organisations", "--format", "json", "-o", str(tmp_path / "all.json"))
+    assert len(json.loads((tmp_path / "all.json").read_text())) == 350
+
+    counts = _row_counts(store)
+    assert counts["registry_organisations"] == 350
+    assert ok(url, "projections", "rebuild").strip().endswith(f"from {events} events")
+    assert _row_counts(store) == counts
+    assert ok(url, "export", "organisations") == exported
+
+    (tmp_path / "all.csv").write_text(exported)
+    report = json.loads(ok(url, "import", "organisations", str(tmp_path / "all.csv"), "--json"))
+    assert (report["rows"], report["matched"], report["created"]) == (350, 350, 0)
+    assert ok(url, "audit", "verify").strip() == f"ok: {events} events"
+
+
+BAD_CSV = "legal_name,kind,country,website\nAcme Imaging SA,company,BE,https://acme.example\nBad,nokind,XX,\n"
+
+
+def test_import_refuses_invalid_rows_unless_skipped(store: Store, tmp_path: Path) -> None:
+    url = store.admin_url
+    path = tmp_path / "members.csv"
+    path.write_text(BAD_CSV)
+
+    for extra in (["--dry-run"], []):
+        refused = clusterhub(url, "import", "organisations", str(path), *extra)
+        assert refused.returncode == 1
+        assert "row 2: country: not an ISO 3166-1 alpha-2 country code" in refused.stdout
+        assert refused.stderr.startswith("error: 1 of 2 rows are invalid") and refused.stderr.count("\n") == 1
+    assert ok(url, "audit", "verify").strip() == "ok: 0 events"
+
+    assert ok(url, "import", "organisations", str(path), "--skip-invalid").startswith(
+        "import: 2 rows, 1 valid, 1 invalid; created 1, 0 already registered")
+    again = json.loads(ok(url, "import", "organisations", str(path), "--skip-invalid", "--json"))
+    assert (again["created"], again["matched"], again["outcomes"][0]["matched_on"]) == (0, 1, "name")
+    assert "Acme Imaging SA" in ok(url, "export", "organisations")
+
+
+def test_import_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    result = clusterhub(f"sqlite:///{tmp_path / 'x.db'}", "import", "organisations", str(tmp_path / "nope.csv"))
+    assert result.returncode == 1
+    assert result.stderr == f"error: {tmp_path / 'nope.csv'}: No such file or directory\n"
 
 
 # --------------------------------------------------------------------------------------------
