@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Connection, select
 
 from services.registry import domain, queries
+from services.registry.api import Db, Log
 from services.registry.models import MembershipActivate, MembershipCreate, OrganisationCreate, OrganisationPublic
 from services.registry.projections import memberships, organisations
 from services.registry.vocabulary import CompanySize, FeeCategory, OrganisationKind
@@ -443,6 +444,8 @@ async def _csv_body(request: Request) -> bytes:
 async def import_organisations_endpoint(
     request: Request,
     response: Response,
+    db: Db,
+    log: Log,
     metadata: RequestMetadata,
     dry_run: Annotated[bool, Query(description="Validate and report; write nothing")] = False,
     skip_invalid: Annotated[bool, Query(description="Write the valid rows even if others are invalid")] = False,
@@ -451,8 +454,6 @@ async def import_organisations_endpoint(
     """Import organisations from a CSV file (all valid rows in one transaction, or nothing)."""
     raw = await _csv_body(request)
     parsed = await anyio.to_thread.run_sync(parse_organisations_csv, raw)
-    db: Database = request.app.state.db
-    log: EventLog = request.app.state.log
 
     def work(conn: Connection) -> ImportReport:
         return run_import(conn, log, parsed, dry_run=dry_run, skip_invalid=skip_invalid, metadata=metadata,
@@ -473,12 +474,11 @@ async def import_organisations_endpoint(
     response_class=Response,
 )
 async def export_organisations_endpoint(
-    request: Request,
+    db: Db,
     format: Annotated[ExportFormat, Query(description="csv (the import format) or json")] = "csv",
     include_archived: bool = False,
 ) -> Response:
     """Every organisation, as CSV that re-imports unchanged, or as JSON."""
-    db: Database = request.app.state.db
     body = await db.read(lambda conn: export_organisations(conn, format, include_archived=include_archived))
     if format == "json":
         return Response(body, media_type="application/json")
