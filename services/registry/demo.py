@@ -56,7 +56,8 @@ def demo_id(kind: str, key: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The clusters (public facts from their own material)
+# The clusters: names, places and NUTS regions as in the AMI-4EUROPE and BioWin/Medicen material;
+# legal forms, focus and fees are plausible demo values, not the clusters' own figures.
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class DemoCluster:
     nuts_region: str
     region_name: str
     legal_form: ClusterLegalForm
-    founded: int
     website: str
     description: str
     focus: tuple[Competency, ...]
@@ -76,7 +76,7 @@ class DemoCluster:
 
 CLUSTERS: tuple[DemoCluster, ...] = (
     DemoCluster(
-        "BioWin", "BioWin", "BE", "BE3", "Wallonia", ClusterLegalForm.non_profit_association, 2006,
+        "BioWin", "BioWin", "BE", "BE3", "Wallonia", ClusterLegalForm.non_profit_association,
         "https://www.biowin.org",
         "Health cluster of Wallonia: biotechnology, medical devices, imaging and digital health, "
         "from academic research to industrial production.",
@@ -86,7 +86,7 @@ CLUSTERS: tuple[DemoCluster, ...] = (
          FeeCategory.other: 300},
     ),
     DemoCluster(
-        "Medicen Paris Region", "Medicen", "FR", "FR10", "Île-de-France", ClusterLegalForm.non_profit_association, 2005,
+        "Medicen Paris Region", "Medicen", "FR", "FR10", "Île-de-France", ClusterLegalForm.non_profit_association,
         "https://www.medicen.org",
         "Competitiveness cluster for health innovation in Île-de-France: imaging, diagnostics, "
         "digital health and therapeutic innovation.",
@@ -96,7 +96,7 @@ CLUSTERS: tuple[DemoCluster, ...] = (
          FeeCategory.other: 400},
     ),
     DemoCluster(
-        "IMAGO-MOL", "IMAGO-MOL", "RO", "RO21", "Nord-Est", ClusterLegalForm.non_profit_association, 2012,
+        "IMAGO-MOL", "IMAGO-MOL", "RO", "RO21", "Nord-Est", ClusterLegalForm.non_profit_association,
         "https://www.imago-mol.ro",
         "Regional cluster for molecular and structural imaging in North-East Romania, gathering "
         "the Iași university hospitals, universities and imaging companies.",
@@ -106,7 +106,7 @@ CLUSTERS: tuple[DemoCluster, ...] = (
          FeeCategory.other: 100},
     ),
     DemoCluster(
-        "Madrid Network", "MN", "ES", "ES30", "Comunidad de Madrid", ClusterLegalForm.non_profit_association, 2007,
+        "Madrid Network", "MN", "ES", "ES30", "Comunidad de Madrid", ClusterLegalForm.non_profit_association,
         "https://www.madridnetwork.org",
         "Network of Madrid's clusters and science parks; its health cluster links hospitals, "
         "universities and medical technology companies of the region.",
@@ -116,7 +116,7 @@ CLUSTERS: tuple[DemoCluster, ...] = (
          FeeCategory.other: 300},
     ),
     DemoCluster(
-        "BioRegioN", "BioRegioN", "DE", "DE9", "Niedersachsen", ClusterLegalForm.state_initiative, 2003,
+        "BioRegioN", "BioRegioN", "DE", "DE9", "Niedersachsen", ClusterLegalForm.state_initiative,
         "https://www.bioregion.de",
         "Life-science initiative of Lower Saxony (Hannover, Braunschweig, Göttingen): "
         "biomedicine, medical imaging, biomaterials and implants.",
@@ -126,7 +126,7 @@ CLUSTERS: tuple[DemoCluster, ...] = (
          FeeCategory.other: 0},
     ),
     DemoCluster(
-        "Pharmapolis Debrecen", "Pharmapolis", "HU", "HU32", "Észak-Alföld", ClusterLegalForm.limited_company, 2005,
+        "Pharmapolis Debrecen", "Pharmapolis", "HU", "HU32", "Észak-Alföld", ClusterLegalForm.limited_company,
         "https://www.pharmapolis.hu",
         "Pharmaceutical and health-industry cluster around the University of Debrecen: drug "
         "development, clinical trials and nuclear medicine.",
@@ -136,7 +136,7 @@ CLUSTERS: tuple[DemoCluster, ...] = (
          FeeCategory.other: 150},
     ),
     DemoCluster(
-        "FILAS", "FILAS", "IT", "ITI4", "Lazio", ClusterLegalForm.public_body, 1975,
+        "FILAS", "FILAS", "IT", "ITI4", "Lazio", ClusterLegalForm.public_body,
         "https://www.filas.it",
         "Regional innovation agency of Lazio supporting the life-science and biomedical "
         "technology district around Rome.",
@@ -369,7 +369,8 @@ LOCALES: dict[str, Locale] = {
         hospitals=("Ospedale San {saint}", "Policlinico di {city}", "Azienda Ospedaliera {saint} di {city}",
                    "Casa di Cura {saint}"),
         saints=("Giovanni", "Camillo", "Filippo Neri", "Andrea", "Pietro", "Raffaele"),
-        institutes=("Istituto di {topic} di {city}", "Centro di Ricerca in {topic}", "Laboratorio di {topic} del Lazio"),
+        institutes=("Istituto di {topic} di {city}", "Centro di Ricerca in {topic}",
+                    "Laboratorio di {topic} del Lazio"),
         topics=("Imaging Biomedico", "Radioterapia", "Biomateriali", "Oncologia", "Bioinformatica",
                 "Medicina Rigenerativa"),
         company_roots=("Tevere", "Lazio", "Ciociaria", "Sabina", "Tuscia", "Aniene"),

@@ -95,12 +95,14 @@ def parse_organisations_csv(raw: bytes) -> ParsedCsv:
     columns = [_column_name(name) for name in header]
     header_errors: list[RowError] = []
     seen: set[str] = set()
-    for position, (given, column) in enumerate(zip(header, columns), start=1):
+    for position, (given, column) in enumerate(zip(header, columns, strict=True), start=1):
+        if not column:
+            continue  # a trailing delimiter; a value under it is a row problem
         if column in seen:
             header_errors.append(RowError(row=0, field=column, message=f"column {position} repeats an earlier column"))
         elif column not in COLUMNS:
             header_errors.append(RowError(
-                row=0, field=given.strip() or f"column {position}",
+                row=0, field=given.strip(),
                 message="unknown column; known columns: " + ", ".join(COLUMNS),
             ))
         seen.add(column)
@@ -141,12 +143,16 @@ def _validate_row(number: int, columns: list[str], cells: list[str]) -> RowResul
                 row=number, field="", message=f"{len(cells)} cells but the header names {len(columns)} columns",
             )])
     data: dict[str, Any] = {}
-    for column, cell in zip(columns, cells):
-        if column not in COLUMNS or column in data:
-            continue  # reported once on the header row
+    for position, (column, cell) in enumerate(zip(columns, cells, strict=False), start=1):
         value = cell.strip()
         if not value:
             continue
+        if not column:
+            return RowResult(number, None, [RowError(
+                row=number, field=f"column {position}", message="a value in a column without a name",
+            )])
+        if column not in COLUMNS or column in data:
+            continue  # reported once, on the header row
         if column in LIST_COLUMNS:
             data[column] = [part.strip() for part in value.split(LIST_SEPARATOR) if part.strip()]
         else:
@@ -167,7 +173,7 @@ def _row_error(number: int, error: Any) -> RowError:
     return RowError(row=number, field=column, message=message)
 
 
-def match_keys(organisation: OrganisationCreate | Any) -> list[tuple[str, str]]:
+def match_keys(organisation: OrganisationCreate) -> list[tuple[str, str]]:
     """The keys an organisation is recognised by, strongest first: PIC, VAT, name key + country."""
     keys = []
     if organisation.pic:
@@ -178,6 +184,9 @@ def match_keys(organisation: OrganisationCreate | Any) -> list[tuple[str, str]]:
     return keys
 
 
+_KEY_FIELDS = {"pic": "pic", "vat": "vat", "name": "legal_name"}
+
+
 def _flag_duplicates(results: list[RowResult]) -> None:
     """A second row for the same organisation is an error: the file must say which one is right."""
     first_row: dict[tuple[str, str], int] = {}
@@ -185,17 +194,16 @@ def _flag_duplicates(results: list[RowResult]) -> None:
         if result.organisation is None:
             continue
         keys = match_keys(result.organisation)
-        earlier = next((first_row[k] for k in keys if k in first_row), None)
-        if earlier is not None:
-            what, _ = next(k for k in keys if k in first_row)
-            column = {"pic": "pic", "vat": "vat", "name": "legal_name"}[what]
-            result.errors.append(RowError(
-                row=result.row, field=column, message=f"same organisation as row {earlier} (matched on {what})",
-            ))
-            result.organisation = None
+        seen = next((key for key in keys if key in first_row), None)
+        if seen is None:
+            for key in keys:
+                first_row.setdefault(key, result.row)
             continue
-        for key in keys:
-            first_row.setdefault(key, result.row)
+        result.errors.append(RowError(
+            row=result.row, field=_KEY_FIELDS[seen[0]],
+            message=f"same organisation as row {first_row[seen]} (matched on {seen[0]})",
+        ))
+        result.organisation = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,6 +221,8 @@ class RowOutcome(BaseModel):
 
 
 class ImportReport(BaseModel):
+    """Counts, every problem found ({row, field, message}; row 0 is the header) and each valid row's outcome."""
+
     dry_run: bool
     applied: bool = Field(description="True when the rows were written (all valid ones, or with skip_invalid)")
     rows: int = Field(description="Data records read; blank lines are not counted")
@@ -296,11 +306,13 @@ class _Registry:
     archived: set[str]
 
     @classmethod
-    def load(cls, conn: Connection) -> "_Registry":
+    def load(cls, conn: Connection) -> _Registry:
         o = organisations.c
         ids: dict[tuple[str, str], str] = {}
         archived: set[str] = set()
-        for row in conn.execute(select(o.id, o.pic, o.vat, o.name_key, o.country, o.archived).order_by(o.created_at)):
+        rows = conn.execute(select(o.id, o.pic, o.vat, o.name_key, o.country, o.archived)
+                            .order_by(o.created_at, o.id))
+        for row in rows:
             for key in (("pic", row.pic), ("vat", row.vat), ("name", f"{row.name_key}|{row.country}")):
                 if key[1]:
                     ids.setdefault(key, row.id)
@@ -449,7 +461,8 @@ async def import_organisations_endpoint(
     metadata: RequestMetadata,
     dry_run: Annotated[bool, Query(description="Validate and report; write nothing")] = False,
     skip_invalid: Annotated[bool, Query(description="Write the valid rows even if others are invalid")] = False,
-    cluster: Annotated[str | None, Query(max_length=36, description="Make the organisations members of this cluster")] = None,
+    cluster: Annotated[str | None, Query(max_length=36,
+                                         description="Make the organisations members of this cluster")] = None,
 ) -> ImportReport:
     """Import organisations from a CSV file (all valid rows in one transaction, or nothing)."""
     raw = await _csv_body(request)

@@ -124,9 +124,10 @@ class TestParsing:
         assert [r.organisation for r in parsed.rows] == [r.organisation for r in plain.rows]
         assert [r.row for r in parsed.rows][:2] == [3, 4]  # blank records keep their numbers
 
-    def test_header_names_forgive_case_and_spaces(self) -> None:
-        parsed = parse_organisations_csv("Legal Name;KIND;Country\nIBA;company;be\n".encode())
-        assert parsed.errors == [] and parsed.rows[0].organisation.country == "BE"  # type: ignore[union-attr]
+    def test_header_names_forgive_case_spaces_and_a_trailing_delimiter(self) -> None:
+        parsed = parse_organisations_csv(b"Legal Name;KIND;Country;\nIBA;company;be;\nUCL;university;BE;x\n")
+        assert parsed.rows[0].organisation.country == "BE"  # type: ignore[union-attr]
+        assert [(e.row, e.field) for e in parsed.errors] == [(2, "column 4")]  # a value under no name
 
     def test_a_second_row_for_the_same_organisation_is_an_error(self) -> None:
         rows = [
