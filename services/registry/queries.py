@@ -108,13 +108,6 @@ def get_organisation(conn: Connection, organisation_id: str) -> OrganisationPubl
                 OrganisationPublic.model_validate)
 
 
-def organisations_by_name_key(conn: Connection, key: str) -> list[OrganisationPublic]:
-    """Organisations whose legal name folds to `key` (see shared.text.name_key): duplicates."""
-    rows = conn.execute(select(organisations).where(organisations.c.name_key == key)
-                        .order_by(organisations.c.id)).mappings()
-    return [OrganisationPublic.model_validate(dict(row)) for row in rows]
-
-
 def _has_facet(facet: str, value: str) -> ColumnElement[bool]:
     f = organisation_facets.c
     return exists().where(f.facet == facet, f.value == value, f.organisation_id == organisations.c.id)
