@@ -10,6 +10,7 @@ LIKE terms over `search_text`, a folded copy of names, description and keywords.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -198,7 +199,7 @@ class _Projector:
     """Dispatches `registry.<Name>` to `on_<Name>(conn, event, recorded)`."""
 
     name: str
-    tables: tuple[Table, ...]
+    tables: Sequence[Table]
 
     def _method(self, event_type: str) -> Any:
         prefix, _, name = event_type.partition(".")
@@ -225,7 +226,7 @@ def _fields(event: DomainEvent, *, without: tuple[str, ...]) -> dict[str, Any]:
 
 class ClusterProjector(_Projector):
     name = "registry.clusters"
-    tables = (clusters,)
+    tables: Sequence[Table] = (clusters,)
 
     def on_ClusterRegistered(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         row = _fields(event, without=("cluster_id",))
@@ -248,7 +249,7 @@ _FACETS = {"roles": "role", "stages": "stage", "competencies": "competency"}
 
 class OrganisationProjector(_Projector):
     name = "registry.organisations"
-    tables = (organisations, organisation_facets)
+    tables: Sequence[Table] = (organisations, organisation_facets)
 
     def on_OrganisationRegistered(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         record = _fields(event, without=("organisation_id",))
@@ -291,7 +292,7 @@ def _derived(record: dict[str, Any]) -> dict[str, Any]:
 
 class ContactProjector(_Projector):
     name = "registry.contacts"
-    tables = (contacts,)
+    tables: Sequence[Table] = (contacts,)
 
     def on_ContactAdded(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(contacts).values(id=event.contact_id, **_fields(event, without=("contact_id",)),
@@ -307,14 +308,15 @@ class ContactProjector(_Projector):
 
 class MembershipProjector(_Projector):
     name = "registry.memberships"
-    tables = (memberships,)
+    tables: Sequence[Table] = (memberships,)
 
     def on_MembershipApplied(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(memberships).values(id=event.membership_id, **_fields(event, without=("membership_id",)),
                                                 status="applied", **_created(recorded)))
 
     def _set(self, conn: Connection, membership_id: str, recorded: RecordedEvent, **values: Any) -> None:
-        conn.execute(update(memberships).where(memberships.c.id == membership_id).values(**values, **_touched(recorded)))
+        conn.execute(update(memberships).where(memberships.c.id == membership_id)
+                     .values(**values, **_touched(recorded)))
 
     def on_MembershipActivated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         self._set(conn, event.membership_id, recorded, status="active", activated_on=event.on,
@@ -333,7 +335,7 @@ class MembershipProjector(_Projector):
 
 class ConnectionProjector(_Projector):
     name = "registry.connections"
-    tables = (connections,)
+    tables: Sequence[Table] = (connections,)
 
     def on_ConnectionRecorded(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(connections).values(id=event.connection_id, **_fields(event, without=("connection_id",)),
@@ -346,7 +348,7 @@ class ConnectionProjector(_Projector):
 
 class WorkingGroupProjector(_Projector):
     name = "registry.working_groups"
-    tables = (working_groups, working_group_members)
+    tables: Sequence[Table] = (working_groups, working_group_members)
 
     def on_WorkingGroupFormed(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(working_groups).values(
