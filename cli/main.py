@@ -51,7 +51,7 @@ for group, name in ((db_app, "db"), (seed_app, "seed"), (import_app, "import"), 
                     (audit_app, "audit"), (projections_app, "projections")):
     app.add_typer(group, name=name)
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass

@@ -15,7 +15,9 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from cli.main import app
 from cli.services import all_projectors
 from shared.db import Database
 from shared.eventlog import DomainEvent, EventLog, Metadata
@@ -39,6 +41,13 @@ def clusterhub(url: str, *args: str, timeout: float = 120) -> subprocess.Complet
 def ok(url: str, *args: str) -> str:
     result = clusterhub(url, *args)
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def invoke(url: str, *args: str) -> str:
+    """The same command in-process, for checks where a process per call would only cost time."""
+    result = CliRunner().invoke(app, ["--database-url", url, *args])
+    assert result.exit_code == 0, (result.stderr, result.exception)
     return result.stdout
 
 
@@ -135,7 +144,7 @@ def test_audit_verify_names_the_first_tampered_position(store: Store) -> None:
 
 
 def _positions(url: str, *args: str) -> list[int]:
-    lines = ok(url, "audit", "log", "--json", *args).splitlines()
+    lines = invoke(url, "audit", "log", "--json", *args).splitlines()
     return [json.loads(line)["position"] for line in lines]
 
 
@@ -153,7 +162,7 @@ def test_audit_log_filters(store: Store) -> None:
     assert _positions(url, "--event-type", "test.cli.NoteTaken", "--limit", "2") == [1, 2]
     assert _positions(url, "--event-type", "registry.Nothing") == []
     assert _positions(url, "--after", "2", "--actor", "bob", "--stream", "note-1") == [4]
-    first = json.loads(ok(url, "audit", "log", "--json", "--limit", "1"))
+    first = json.loads(ok(url, "audit", "log", "--json", "--limit", "1"))  # the installed command too
     assert first["data"] == {"text": "a"} and first["metadata"] == {"actor": "alice"}
     table = ok(url, "audit", "log", "--actor", "alice")
     assert "note-1" in table and "test.cli.NoteTaken" in table and table.rstrip().endswith("2 events")
@@ -193,21 +202,21 @@ def _row_counts(store: Store) -> dict[str, int]:
 def test_seed_export_rebuild_and_reimport(store: Store, tmp_path: Path) -> None:
     url = store.admin_url
     assert ok(url, "seed", "demo").startswith("demo data loaded: 7 clusters, 350 organisations")
-    assert ok(url, "seed", "demo").strip() == "demo data not loaded: the store already holds 350 organisations"
-    events = int(ok(url, "audit", "verify").split()[1])
+    assert invoke(url, "seed", "demo").strip() == "demo data not loaded: the store already holds 350 organisations"
+    events = int(invoke(url, "audit", "verify").split()[1])
     assert events > 350
 
     exported = ok(url, "export", "organisations")
     assert exported.splitlines()[0].startswith("legal_name,")
     assert len(exported.splitlines()) == 351
-    ok(url, "export", "organisations", "--format", "json", "-o", str(tmp_path / "all.json"))
+    invoke(url, "export", "organisations", "--format", "json", "-o", str(tmp_path / "all.json"))
     assert len(json.loads((tmp_path / "all.json").read_text())) == 350
 
     counts = _row_counts(store)
     assert counts["registry_organisations"] == 350
-    assert ok(url, "projections", "rebuild").strip().endswith(f"from {events} events")
+    assert invoke(url, "projections", "rebuild").strip().endswith(f"from {events} events")
     assert _row_counts(store) == counts
-    assert ok(url, "export", "organisations") == exported
+    assert invoke(url, "export", "organisations") == exported
 
     (tmp_path / "all.csv").write_text(exported)
     report = json.loads(ok(url, "import", "organisations", str(tmp_path / "all.csv"), "--json"))
@@ -267,3 +276,65 @@ def test_usage_errors_exit_with_2(tmp_path: Path) -> None:
     assert clusterhub(url, "audit", "nosuch").returncode == 2
     assert clusterhub(url, "serve", "--service", "nosuch").returncode == 2
     assert clusterhub(url, "export", "organisations", "--format", "xml").returncode == 2
+    assert clusterhub(url, "serve", "--port", "8001").returncode == 2  # --port needs one --service
+
+
+# --------------------------------------------------------------------------------------------
+# serve
+
+
+def _wait_for_health(base: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "clusterhub serve exited while starting"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{base}/healthz did not answer within {timeout} s")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_serve_runs_the_registry_with_demo_data_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    out, err = (tmp_path / "out.txt").open("wb"), (tmp_path / "err.txt").open("wb")
+    process = subprocess.Popen([str(CLUSTERHUB), "--database-url", url, "serve", "--service", "registry",
+                                "--port", str(port)], stdout=out, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_health(base, process)
+        page = httpx.get(f"{base}/v1/organisations", timeout=10)
+        assert page.status_code == 200 and len(page.json()["data"]) > 0
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        out.close()
+        err.close()
+    assert f"registry  {base}  docs: {base}/docs" in (tmp_path / "out.txt").read_text()
+    assert "demo data loaded: 7 clusters" in (tmp_path / "err.txt").read_text()
+    assert _port_is_free(port)
+
+
+def test_serve_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = clusterhub(f"sqlite:///{tmp_path / 'x.db'}", "serve", "--service", "registry", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
