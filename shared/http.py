@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -74,21 +74,26 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses request bodies above `max_bytes` with 413, by Content-Length or while streaming."""
+    """Refuses request bodies above `max_bytes` with 413, by Content-Length or while streaming.
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MIB) -> None:
+    `path_limits` raises (or lowers) the limit for paths that take files, such as CSV imports.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MIB, path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"request body larger than {self.max_bytes} bytes"
+        max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
+        detail = f"request body larger than {max_bytes} bytes"
         length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
+        if length.isdigit() and int(length) > max_bytes:
             body = {"type": "https://clusterhub.eu/problems/payload-too-large", "title": "Payload too large",
-                    "status": 413, "detail": detail, "max_bytes": self.max_bytes}
+                    "status": 413, "detail": detail, "max_bytes": max_bytes}
             await problem_response(413, body)(scope, receive, send)
             return
         received = 0
@@ -98,7 +103,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # An HTTPException passes FastAPI's body parsing unchanged and renders as problem+json.
                     raise HTTPException(413, detail)
             return message
@@ -188,7 +193,7 @@ async def readyz(request: Request) -> dict[str, str]:
 
 
 def service_app(title: str, service: str, settings: CommonSettings, db: Database, *, owns_db: bool,
-                max_body_bytes: int = MIB) -> FastAPI:
+                max_body_bytes: int = MIB, body_limits: Mapping[str, int] | None = None) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers and health routes; `db` on app.state."""
 
     @asynccontextmanager
@@ -200,7 +205,7 @@ def service_app(title: str, service: str, settings: CommonSettings, db: Database
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.settings, app.state.db, app.state.service = settings, db, service
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, path_limits=body_limits)
     app.add_middleware(RequestContextMiddleware)  # outermost: even a 413 carries the ids
     app.include_router(health)
     return app

@@ -17,7 +17,8 @@ def create_app(settings: RegistrySettings | None = None, *, db: Database | None 
     owns_db = db is None
     db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
     app = service_app("clusterhub registry", "registry", settings, db, owns_db=owns_db,
-                      max_body_bytes=settings.max_body_bytes)
+                      max_body_bytes=settings.max_body_bytes,
+                      body_limits={importer.IMPORT_PATH: importer.MAX_IMPORT_BYTES})
     app.state.log = EventLog(db.dialect, projectors=PROJECTORS)
     app.include_router(api.router)
     app.include_router(importer.router)
