@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import sqlalchemy.exc
@@ -80,12 +80,14 @@ def _pending_in_order(db: Database) -> list[str]:
 @app.callback()
 def root(
     ctx: typer.Context,
-    database_url: Annotated[Optional[str], typer.Option(
+    database_url: Annotated[str | None, typer.Option(
         "--database-url", show_default=False,
         help="SQLite file or PostgreSQL URL [default: $CLUSTERHUB_DATABASE_URL, else sqlite:///./var/clusterhub.db]",
     )] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on failure.")] = False,
 ) -> None:
+    # --debug is declared here for --help and parsing; main() acts on it, as failures end up there.
+    del debug
     ctx.obj = Options(database_url or CommonSettings().database_url)
 
 
@@ -122,7 +124,7 @@ def print_json(value: Any) -> None:
 @db_app.command("upgrade")
 def db_upgrade(
     ctx: typer.Context,
-    app_role: Annotated[Optional[str], typer.Option(
+    app_role: Annotated[str | None, typer.Option(
         help="PostgreSQL role the services connect as; granted what it may do (insert-only on the log).")] = None,
 ) -> None:
     """Bring the schema to the latest migration (safe to repeat)."""
@@ -166,7 +168,8 @@ def import_organisations_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and match, write nothing.")] = False,
     skip_invalid: Annotated[bool, typer.Option(
         "--skip-invalid", help="Import the valid rows and report the others (default: all or nothing).")] = False,
-    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Make the organisations members of this cluster id.")] = None,
+    cluster: Annotated[str | None, typer.Option(
+        "--cluster", help="Make the organisations members of this cluster id.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON.")] = False,
 ) -> None:
     """Import organisations from a CSV file (in one transaction; re-importing creates nothing new)."""
@@ -210,7 +213,8 @@ class ExportFormat(str, Enum):
 def export_organisations_command(
     ctx: typer.Context,
     fmt: Annotated[ExportFormat, typer.Option("--format", help="File format.")] = ExportFormat.csv,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Export every organisation of the registry."""
     from services.registry.importer import export_organisations
@@ -261,11 +265,12 @@ def _timestamp(value: str) -> str:
 @audit_app.command("log")
 def audit_log(
     ctx: typer.Context,
-    stream: Annotated[Optional[str], typer.Option("--stream", help="Only this stream id.")] = None,
-    actor: Annotated[Optional[str], typer.Option("--actor", help="Only events caused by this actor.")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="Only events recorded at or after this ISO time (UTC if no zone).",
-                                                 parser=_timestamp)] = None,
-    event_type: Annotated[Optional[list[str]], typer.Option("--event-type", help="Only this event type (repeatable).")] = None,
+    stream: Annotated[str | None, typer.Option("--stream", help="Only this stream id.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only events caused by this actor.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", parser=_timestamp, help="Only events recorded at or after this ISO time (UTC if no zone).")] = None,
+    event_type: Annotated[list[str] | None, typer.Option(
+        "--event-type", help="Only this event type (repeatable).")] = None,
     after: Annotated[int, typer.Option("--after", min=0, help="Only events after this position.")] = 0,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many events.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -312,11 +317,13 @@ def serve_command(
     ctx: typer.Context,
     service: Annotated[str, typer.Option(
         "--service", help=f"One of {', '.join(s.name for s in SERVICES)}, or all (those installed).")] = "all",
-    host: Annotated[Optional[str], typer.Option(help="Interface to listen on [default: each service's setting, 127.0.0.1].")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port, with a single --service [default: its setting].")] = None,
-    no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not load demo data into a store without organisations.")] = False,
+    host: Annotated[str | None, typer.Option(
+        help="Interface to listen on [default: each service's setting, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port, with a single --service [default: its setting].")] = None,
+    no_seed: Annotated[bool, typer.Option(
+        "--no-seed", help="Do not load demo data into a store without organisations.")] = False,
 ) -> None:
-    """Upgrade the schema, load demo data if the store is empty, and run the services until Ctrl-C."""
+    """Upgrade the schema, load demo data into an empty registry, run the services until Ctrl-C."""
     if service == "all":
         chosen = installed_services()
         if not chosen:
