@@ -1,0 +1,419 @@
+"""Scoring: every organisation in the index gets one linear score, the best get reasons in words.
+
+score(org) = sum over features of weight x feature(org, query). Features are whole-index numpy
+vectors (sparse rows of the collaboration matrices scattered into them), so a query costs a few
+sparse products and elementwise sums however many organisations there are; only the returned
+top results go through Python, to word their reasons.
+
+Features (all 0 when their input is missing: no text, no lead, no projects):
+
+- text_query: cosine of the query text and the organisation's profile (own text + its projects').
+- text_projects: log(1 + sum of cosines of the query with each past project the org was in).
+- text_lead: cosine of the lead's profile and the organisation's.
+- shared_competencies: competencies in common with the query's (else the lead's).
+- worked_with_lead: log(1 + projects shared with the lead).
+- recent_with_lead: the same, each project weighted 0.5 ** (age / half-life).
+- led_with_lead: log(1 + decayed shared projects that the lead or the org coordinated).
+- ties_with_lead: log(1 + registry connections, accepted interests, B2B follow-ups with the lead).
+- common_partners: log(1 + Adamic-Adar over the decayed collaboration graph).
+- network_walk: log(1 + 100 x probability that a 3-step walk with restart from the lead ends here).
+- projects, recent_projects: log(1 + number of projects), plain and decayed (the popularity prior).
+- same_country: the lead's country.
+- kind_affinity, country_affinity: log lift of this kind / country joining consortia coordinated
+  by the lead's kind / country, counted over past projects.
+- required_kind: the org is of a kind the query requires.
+- same_cluster: shares a cluster with the lead.
+- complementary_stages: value-chain stages the org covers and the lead does not.
+- kind:<kind>: one prior per organisation kind.
+
+DEFAULT_WEIGHTS says where each weight comes from.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from services.registry.vocabulary import COMPETENCY_LABELS, Competency, ValueChainStage
+from shared.errors import InvalidInput
+
+from .index import COMPETENCY_BITS, KINDS, STAGE_BITS, UNKNOWN_KIND, OrganisationIndex, dense_row
+from .model import Query, Recommendation, TieKind
+
+KIND_FEATURES = tuple(f"kind:{k}" for k in KINDS) + ("kind:unknown",)
+FEATURES: tuple[str, ...] = (
+    "text_query",
+    "text_projects",
+    "text_lead",
+    "shared_competencies",
+    "worked_with_lead",
+    "recent_with_lead",
+    "led_with_lead",
+    "ties_with_lead",
+    "common_partners",
+    "network_walk",
+    "projects",
+    "recent_projects",
+    "same_country",
+    "kind_affinity",
+    "country_affinity",
+    "required_kind",
+    "same_cluster",
+    "complementary_stages",
+    *KIND_FEATURES,
+)
+
+# Learned by `services.matchmaking.evaluation.learn_weights` (conditional logit on CORDIS: history
+# before 2015 predicting 2015-2016 consortia, and before 2016 predicting 2016; never 2017+), see
+# its docstring. CORDIS has no competencies, ties, clusters, stages or required kinds: those
+# weights are set by hand, in the units of the learned ones (a registry connection counts about
+# as much as a recent joint project; a required kind about as much as a past collaboration).
+LEARNED_WEIGHTS: dict[str, float] = {
+    "text_query": 4.7,
+    "text_projects": 1.0,
+    "text_lead": 2.3,
+    "worked_with_lead": -0.3,
+    "recent_with_lead": -0.7,
+    "led_with_lead": 0.3,
+    "common_partners": 0.5,
+    "network_walk": 0.6,
+    "projects": 1.2,
+    "recent_projects": -1.0,
+    "same_country": 0.3,
+    "kind_affinity": 0.15,
+    "country_affinity": 0.2,
+    "kind:company": 1.9,
+    "kind:university": 2.8,
+    "kind:research_institute": 2.7,
+    "kind:hospital": 2.7,
+    "kind:regional_authority": 2.7,
+    "kind:association": 2.1,
+}
+HAND_WEIGHTS: dict[str, float] = {
+    "shared_competencies": 0.8,
+    "ties_with_lead": 1.0,
+    "required_kind": 1.5,
+    "same_cluster": 0.5,
+    "complementary_stages": 0.3,
+}
+DEFAULT_WEIGHTS: dict[str, float] = {name: 0.0 for name in FEATURES} | LEARNED_WEIGHTS | HAND_WEIGHTS
+
+MAX_REASONS = 4
+_REASON_FLOOR = 0.05  # contributions smaller than this are not worth a sentence
+
+
+def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    unknown = sorted(set(weights) - set(FEATURES))
+    if unknown:
+        raise InvalidInput.field("weights", f"unknown features: {', '.join(unknown)}")
+    return {name: 0.0 for name in FEATURES} | dict(weights)
+
+
+def _label(code: str) -> str:
+    return code.replace("_", " ")
+
+
+def _popcount(bits: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(bits).astype(np.float32)
+
+
+class Recommender:
+    def __init__(self, index: OrganisationIndex, weights: Mapping[str, float] | None = None) -> None:
+        self.index = index
+        self.weights = check_weights(DEFAULT_WEIGHTS if weights is None else weights)
+
+    # ---- features --------------------------------------------------------------------------
+
+    def features(self, query: Query, *, kind_columns: bool = False) -> dict[str, np.ndarray]:
+        """Every feature as a float32 vector over index rows; features with no input are left out.
+
+        The kind priors are a table lookup when scoring; `kind_columns` adds them as one-hot
+        columns, for learning their weights.
+        """
+        index = self.index
+        index.refresh()
+        graph, n = index.graph, index.n_rows
+        lead = self._lead_row(query)
+        out: dict[str, np.ndarray] = {}
+
+        def scatter(columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+            vector = np.zeros(n, dtype=np.float32)
+            vector[columns] = values
+            return vector
+
+        query_vector = None
+        if query.text.strip():
+            query_vector = dense_row(index.text_model.transform([query.text]))
+        if query_vector is not None and query_vector.any():
+            out["text_query"] = index.org_vectors.scores(query_vector, n)
+            project_scores = index.project_vectors.scores(query_vector, graph.incidence.shape[0])
+            out["text_projects"] = np.log1p(scatter(np.arange(graph.n), graph.incidence.T @ project_scores))
+        if lead is not None:
+            lead_vector = index.org_vectors.row(lead)
+            if lead_vector is not None:
+                out["text_lead"] = index.org_vectors.scores(dense_row(lead_vector), n)
+            for name, matrix in (("worked_with_lead", graph.count), ("recent_with_lead", graph.recent),
+                                 ("led_with_lead", graph.led), ("ties_with_lead", graph.ties)):
+                columns, values = graph.neighbours(matrix, lead)
+                if len(columns):
+                    out[name] = np.log1p(scatter(columns, values))
+            columns, values = graph.neighbours(graph.recent, lead)
+            if len(columns):
+                start = sp.csr_matrix((values * graph.aa_weight[columns], (np.zeros_like(columns), columns)),
+                                      shape=(1, graph.n))
+                out["common_partners"] = np.log1p(self._dense(start @ graph.recent, n))
+                out["network_walk"] = np.log1p(100.0 * self._walk(lead, n))
+            lead_kind = int(index.kind_codes[lead])
+            out["kind_affinity"] = graph.kind_lift[lead_kind][index.kind_codes]
+            lead_country = int(index.country_codes[lead])
+            if lead_country:
+                out["same_country"] = (index.country_codes == lead_country).astype(np.float32)
+                lift = graph.country_lift
+                if lead_country < lift.shape[0]:
+                    codes = index.country_codes
+                    known = codes < lift.shape[1]
+                    out["country_affinity"] = np.where(known, lift[lead_country][np.minimum(codes, lift.shape[1] - 1)], 0)
+            lead_org = index.organisation_at(lead)
+            if lead_org.cluster_ids:
+                out["same_cluster"] = scatter(index.cluster_rows(lead_org.cluster_ids), 1.0)
+            lead_stages = int(index.stage_bits[lead])
+            if lead_stages:
+                out["complementary_stages"] = _popcount(index.stage_bits & np.uint64(~lead_stages & (2**64 - 1)))
+        out["projects"] = np.log1p(self._pad(graph.projects, n))
+        out["recent_projects"] = np.log1p(self._pad(graph.projects_recent, n))
+        wanted = sum(COMPETENCY_BITS.get(c, 0) for c in query.competencies)
+        if not wanted and lead is not None:
+            wanted = int(index.competency_bits[lead])
+        if wanted:
+            out["shared_competencies"] = _popcount(index.competency_bits & np.uint64(wanted))
+        if query.required_kinds:
+            codes = [KINDS.index(k) for k in query.required_kinds if k in KINDS]
+            out["required_kind"] = np.isin(index.kind_codes, codes).astype(np.float32)
+        if kind_columns:
+            for code, name in enumerate(KIND_FEATURES):
+                out[name] = (index.kind_codes == code).astype(np.float32)
+        return out
+
+    def _lead_row(self, query: Query) -> int | None:
+        if query.lead_id is None:
+            return None
+        row = self.index.row_of(query.lead_id)
+        if row is None:
+            raise InvalidInput.field("lead_id", f"no organisation {query.lead_id!r} in the index")
+        return row
+
+    @staticmethod
+    def _pad(values: np.ndarray, n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.float32)
+        out[: len(values)] = values[:n]
+        return out
+
+    @staticmethod
+    def _dense(row: Any, n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.float32)
+        row = row.tocsr()
+        out[row.indices] = row.data
+        return out
+
+    def _walk(self, lead: int, n: int, steps: int = 3, restart: float = 0.5) -> np.ndarray:
+        """Personalised-PageRank mass of walks of 1..steps steps from the lead, in sparse row vectors."""
+        walk = self.index.graph.walk
+        position = sp.csr_matrix(([1.0], ([0], [lead])), shape=(1, walk.shape[0]), dtype=np.float32)
+        total = np.zeros(n, dtype=np.float32)
+        for _ in range(steps):
+            position = (position @ walk) * (1.0 - restart)
+            total += self._dense(position, n)
+        total[lead] = 0.0
+        return total
+
+    # ---- ranking ---------------------------------------------------------------------------
+
+    def scores(self, query: Query) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        features = self.features(query)
+        score = np.zeros(self.index.n_rows, dtype=np.float32)
+        kinds = self.index.kind_codes
+        kind_weights = np.array([self.weights[name] for name in KIND_FEATURES], dtype=np.float32)
+        score += kind_weights[kinds]
+        for name, vector in features.items():
+            weight = self.weights[name]
+            if weight and name not in KIND_FEATURES:
+                score += np.float32(weight) * vector
+        return score, features
+
+    def eligible(self, query: Query) -> np.ndarray:
+        index = self.index
+        mask = index.active_mask().copy()
+        lead = self._lead_row(query)
+        if lead is not None:
+            mask[lead] = False
+        for org_id in query.exclude_ids:
+            row = index.row_of(org_id)
+            if row is not None:
+                mask[row] = False
+        if query.countries:
+            codes = [c for c in (index.country_code(x) for x in query.countries) if c is not None]
+            mask &= np.isin(index.country_codes, codes)
+        return mask
+
+    def rank(self, query: Query) -> list[str]:
+        """Organisation ids, best first, `query.limit` of them, without reasons (evaluation)."""
+        score, _ = self.scores(query)
+        return [self.index.id_of(int(r)) for r in self._top(score, self.eligible(query), query.limit)]
+
+    def recommend(self, query: Query) -> list[Recommendation]:
+        if query.limit < 1:
+            raise InvalidInput.field("limit", "must be at least 1")
+        score, features = self.scores(query)
+        top = self._top(score, self.eligible(query), query.limit)
+        return self._explain(query, top, score, features)
+
+    @staticmethod
+    def _top(score: np.ndarray, mask: np.ndarray, limit: int) -> np.ndarray:
+        candidates = np.flatnonzero(mask)
+        if len(candidates) > limit:
+            part = np.argpartition(-score[candidates], limit - 1)[:limit]
+            candidates = candidates[part]
+        # ties broken by row (arrival order), so equal inputs give equal rankings
+        return candidates[np.lexsort((candidates, -score[candidates]))]
+
+    # ---- reasons ---------------------------------------------------------------------------
+
+    def _explain(self, query: Query, rows: np.ndarray, score: np.ndarray,
+                 features: dict[str, np.ndarray]) -> list[Recommendation]:
+        index = self.index
+        lead = self._lead_row(query)
+        seen_countries = set()
+        if lead is not None and index.organisation_at(lead).country:
+            seen_countries.add(index.organisation_at(lead).country)
+        results = []
+        for row in rows.tolist():
+            contributions = {name: float(self.weights[name] * vector[row]) for name, vector in features.items()
+                             if self.weights[name] and vector[row]}
+            reasons = self._reasons(query, row, lead, contributions)
+            country = index.organisation_at(row).country
+            if country and seen_countries and country not in seen_countries:
+                reasons.append(f"adds country diversity ({country})")
+            if country:
+                seen_countries.add(country)
+            results.append(Recommendation(index.id_of(row), round(float(score[row]), 4), tuple(reasons),
+                                          contributions))
+        return results
+
+    def _reasons(self, query: Query, row: int, lead: int | None, contributions: dict[str, float]) -> list[str]:
+        # Features that say the same thing in different units (plain and decayed counts, direct and
+        # indirect ties) are collinear; their weights only make sense summed, so reasons are chosen
+        # on the group's total contribution.
+        totals: dict[str, float] = {}
+        for name, contribution in contributions.items():
+            group = _REASON_GROUP.get(name, name)
+            totals[group] = totals.get(group, 0.0) + contribution
+        said: list[str] = []
+        for group, total in sorted(totals.items(), key=lambda item: -item[1]):
+            if total <= _REASON_FLOOR:
+                break
+            if group == "kind_prior":
+                continue
+            sentence = self._sentence(group, query, row, lead)
+            if sentence:
+                said.append(sentence)
+            if len(said) == MAX_REASONS:
+                break
+        return said
+
+    def _network_sentences(self, row: int, lead: int) -> str | None:
+        """Past work with the lead, else partners in common, else just nearness in the network."""
+        index, graph = self.index, self.index.graph
+        shared = [p for p in (index.project(i) for i in index.projects_of(row) & index.projects_of(lead)) if p]
+        if shared:
+            years = [p.year for p in shared if p.year]
+            latest = f" (latest {max(years)})" if years else ""
+            return f"worked with the lead on {len(shared)} project{'s' if len(shared) > 1 else ''}{latest}"
+        lead_partners, _ = graph.neighbours(graph.count, lead)
+        partners, _ = graph.neighbours(graph.count, row)
+        common = len(np.intersect1d(lead_partners, partners, assume_unique=True))
+        if common:
+            return f"{common} common partner{'s' if common > 1 else ''} with the lead"
+        return "close to the lead's partners' partners" if len(lead_partners) and len(partners) else None
+
+    def _sentence(self, group: str, query: Query, row: int, lead: int | None) -> str | None:
+        index = self.index
+        org = index.organisation_at(row)
+        graph = index.graph
+        if group == "text_query":
+            terms = self._shared_terms(dense_row(index.text_model.transform([query.text])), row)
+            return f"matches the query on {', '.join(terms)}" if terms else "text close to the query"
+        if group == "text_projects":
+            names = self._similar_projects(query, row)
+            return f"took part in similar projects: {', '.join(names)}" if names else None
+        if group == "text_lead" and lead is not None:
+            lead_vector = index.org_vectors.row(lead)
+            terms = self._shared_terms(dense_row(lead_vector), row) if lead_vector is not None else []
+            return f"profile close to the lead's ({', '.join(terms)})" if terms else None
+        if group == "shared_competencies":
+            wanted = set(query.competencies) or (set(index.organisation_at(lead).competencies) if lead is not None else set())
+            shared = sorted(set(org.competencies) & wanted)
+            labels = [COMPETENCY_LABELS.get(Competency(c), c) for c in shared if c in Competency.__members__]
+            return f"shares competencies {', '.join(labels)}" if labels else None
+        if group == "lead_network" and lead is not None:
+            return self._network_sentences(row, lead)
+        if group == "popularity":
+            count = int(graph.projects[row]) if row < graph.n else 0
+            return f"active in {count} past project{'s' if count != 1 else ''}" if count else None
+        if group == "same_country" and org.country:
+            return f"same country as the lead ({org.country})"
+        if group == "kind_affinity" and lead is not None and org.kind:
+            lead_kind = index.organisation_at(lead).kind
+            if lead_kind:
+                return f"{_label(org.kind)}s often join consortia led by a {_label(lead_kind)}"
+            return None
+        if group == "country_affinity" and lead is not None and org.country:
+            lead_country = index.organisation_at(lead).country
+            if lead_country and lead_country != org.country:
+                return f"partners from {org.country} often join consortia led from {lead_country}"
+            return None
+        if group == "required_kind" and org.kind:
+            return f"{_label(org.kind)}, which the call requires"
+        if group == "same_cluster":
+            return "in the same cluster as the lead"
+        if group == "complementary_stages" and lead is not None:
+            missing = sorted(set(org.stages) - set(index.organisation_at(lead).stages),
+                             key=lambda s: list(ValueChainStage).index(s) if s in STAGE_BITS else 99)
+            return f"covers value-chain stages the lead lacks: {', '.join(map(_label, missing))}" if missing else None
+        return None
+
+    def _shared_terms(self, query_vector: np.ndarray, row: int, top: int = 3) -> list[str]:
+        terms = self.index.text_model.terms()
+        org_vector = self.index.org_vectors.row(row)
+        if terms is None or org_vector is None:
+            return []
+        product = dense_row(org_vector) * query_vector
+        best = np.argsort(-product)[:top]
+        return [str(terms[i]) for i in best if product[i] > 0]
+
+    def _similar_projects(self, query: Query, row: int, top: int = 2) -> list[str]:
+        index = self.index
+        query_vector = dense_row(index.text_model.transform([query.text]))
+        scored = []
+        for project_id in index.projects_of(row):
+            project = index.project(project_id)
+            vector = index.project_vector(project_id)
+            if project is None or vector is None:
+                continue
+            similarity = float(dense_row(vector) @ query_vector)
+            if similarity > 0:
+                scored.append((similarity, project.name or project.id))
+        return [name for _, name in sorted(scored, reverse=True)[:top]]
+
+
+_REASON_GROUP = {
+    "worked_with_lead": "lead_network",
+    "recent_with_lead": "lead_network",
+    "led_with_lead": "lead_network",
+    "common_partners": "lead_network",
+    "network_walk": "lead_network",
+    "projects": "popularity",
+    "recent_projects": "popularity",
+    **{name: "kind_prior" for name in KIND_FEATURES},
+}
