@@ -176,6 +176,7 @@ class EventPublic(EventBase, Stamps):
 
     status: EventStatus
     agenda_published: bool
+    last_schedule: dict[str, Any] | None = Field(default=None, description="The last scheduler run")
     registered: int = Field(description="Participants holding a seat")
     waitlisted: int
 

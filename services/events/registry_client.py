@@ -91,6 +91,15 @@ class RegistryClient:
             organisation_name=organisation.get("short_name") or organisation["legal_name"],
             contact_id=contact_id, name=contact["name"], email=contact.get("email"))
 
+    async def check_clusters(self, cluster_ids: Sequence[str], *, field: str = "body.organiser_cluster_ids") -> None:
+        """Every organiser is a cluster the registry knows and has not archived."""
+        for i, cluster_id in enumerate(cluster_ids):
+            found = await self._get(f"/v1/clusters/{cluster_id}")
+            if found is None:
+                raise InvalidInput.field(f"{field}.{i}", f"no cluster {cluster_id}")
+            if found.json().get("archived"):
+                raise InvalidInput.field(f"{field}.{i}", f"cluster {cluster_id} is archived")
+
     async def _is_member(self, organisation_id: str, cluster_ids: Sequence[str]) -> bool:
         response = await self._get("/v1/memberships", {"organisation_id": organisation_id, "status": "active",
                                                          "limit": 200})
