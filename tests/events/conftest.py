@@ -140,3 +140,34 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
     finally:
         sock.close()
+
+
+@dataclass
+class Brokerage:
+    """A published brokerage event with B2B participants, by first name."""
+
+    event_id: str
+    people: dict[str, str]  # first name -> participant id
+
+    @property
+    def path(self) -> str:
+        return f"/v1/events/{self.event_id}"
+
+
+async def brokerage(client: httpx.AsyncClient, registry: Registry, people: dict[str, str], *,
+                    b2b: dict[str, Any], session: dict[str, Any]) -> Brokerage:
+    """`people`: first name -> organisation name; each becomes a registered B2B participant."""
+    biowin = await registry.cluster(BIOWIN)
+    event = await created(client, "/v1/events", event_body([biowin], b2b=b2b))
+    path = f"/v1/events/{event['id']}"
+    await created(client, f"{path}/b2b-sessions", session)
+    await ok(client.post(f"{path}/publish"))
+    ids = {}
+    for first_name, organisation in people.items():
+        organisation_id = await registry.organisation(organisation)
+        contact_id = await registry.contact(organisation_id, f"{first_name} Tester",
+                                            f"{first_name.lower()}@example.org")
+        registration = await created(client, f"{path}/registrations",
+                                     {"organisation_id": organisation_id, "contact_id": contact_id})
+        ids[first_name] = registration["id"]
+    return Brokerage(event["id"], ids)
