@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from alembic.autogenerate import compare_metadata
@@ -38,6 +39,7 @@ from shared.subscriptions import rebuild_projections
 from shared.tables import events as events_table
 from shared.tables import metadata
 from tests.conftest import Store
+from tests.events.conftest import Registry, brokerage, created, ok
 
 # --------------------------------------------------------------------------------------------
 # A real SMTP server
@@ -512,3 +514,35 @@ def test_migration_creates_exactly_the_outbox_tables(store: Store) -> None:
                        and not (d[0] == "remove_index" and d[1].table.name not in names)]
     assert differences == []
     assert names <= set(metadata.tables)
+
+
+# --------------------------------------------------------------------------------------------
+# Through the events app
+
+
+async def test_the_events_app_writes_the_outbox_and_the_worker_delivers_it(
+        store: Store, client: httpx.AsyncClient, registry: Registry, smtp: SmtpServer) -> None:
+    session = {"title": "Morning meetings", "starts_at": "2026-03-10T09:00:00+01:00", "slot_minutes": 30,
+               "slot_count": 3, "tables": 1, "room": "Hall 2"}
+    scene = await brokerage(client, registry, {"Anne": "Ion Beam Applications", "Bruno": "Guerbet"},
+                            b2b={"meeting_cap": 2}, session=session)
+    requests = f"{scene.path}/meeting-requests"
+    meeting = await created(client, requests, {"requester_id": scene.people["Anne"],
+                                               "receiver_id": scene.people["Bruno"], "message": "Proton imaging?"})
+    await ok(client.post(f"{requests}/{meeting['id']}/accept"))
+    await ok(client.post(f"{scene.path}/agenda/publish"))
+    worker = OutboxWorker(store.db, smtp_settings(smtp.port))
+    await drain(worker)
+    assert await drain(worker) == 0
+
+    assert [m["Subject"] for m in smtp.inbox.to("anne@example.org")] == [
+        "Registration confirmed: RegMed Europe 2026",
+        "Bruno Tester accepted your meeting request: RegMed Europe 2026",
+        "Your agenda for RegMed Europe 2026"]
+    assert [m["Subject"] for m in smtp.inbox.to("bruno@example.org")] == [
+        "Registration confirmed: RegMed Europe 2026",
+        "Meeting request from Anne Tester: RegMed Europe 2026",
+        "Your agenda for RegMed Europe 2026"]
+    agenda = smtp.inbox.to("anne@example.org")[-1]
+    assert ("You have 1 meeting:\n- Tuesday 10 March 2026, 09:00–09:30 (Europe/Brussels), table T1: "
+            "Bruno Tester (Guerbet)") in text(agenda)
