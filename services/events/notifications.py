@@ -612,7 +612,7 @@ class OutboxWorker:
 
     def __post_init__(self) -> None:
         self.name = self.name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.log = EventLog(self.db.dialect, projectors=[OUTBOX_PROJECTOR])
+        self.event_log = EventLog(self.db.dialect, projectors=[OUTBOX_PROJECTOR])
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -673,11 +673,8 @@ class OutboxWorker:
 
     # -- transactions ----------------------------------------------------------------------
 
-    def _now(self) -> datetime:
-        return self.clock()
-
     def _claim(self, conn: Connection) -> tuple[list[Row[Any]], int]:
-        now = self._now()
+        now = self.clock()
         now_text = to_timestamp_text(now)
         expired = self._expire(conn, now)
         o = outbox.c
@@ -729,7 +726,7 @@ class OutboxWorker:
         delay = self.backoff(attempts)
         conn.execute(update(outbox).where(outbox.c.id == row.id, outbox.c.claimed_by == self.name).values(
             attempts=attempts, last_error=f"{reason}: {exc}"[:2000], claimed_by=None, claimed_until=None,
-            next_attempt_at=to_timestamp_text(self._now() + timedelta(seconds=delay))))
+            next_attempt_at=to_timestamp_text(self.clock() + timedelta(seconds=delay))))
         log.info("outbox.retry_later", worker=self.name, notification=row.id, attempts=attempts,
                  reason=reason, delay=round(delay, 1))
 
@@ -745,7 +742,7 @@ class OutboxWorker:
 
     def _record(self, conn: Connection, row: Row[Any], outcome: DomainEvent) -> None:
         try:
-            self.log.append(conn, f"notification-{row.id}", "events.Notification", NO_STREAM, [outcome],
+            self.event_log.append(conn, f"notification-{row.id}", "events.Notification", NO_STREAM, [outcome],
                             Metadata(actor="system:outbox", service="events"))
         except ConcurrencyError:
             # Someone recorded this message's outcome first: the lease ran out while we sent it.
