@@ -109,7 +109,8 @@ def _participant(event_id: str, participant_id: str,
     return run
 
 
-def _meeting(event_id: str, meeting_id: str, command: Callable[[Connection], Any]) -> Callable[[Connection], MeetingPublic]:
+def _meeting(event_id: str, meeting_id: str,
+             command: Callable[[Connection], Any]) -> Callable[[Connection], MeetingPublic]:
     def run(conn: Connection) -> MeetingPublic:
         command(conn)
         return _found(queries.get_meeting(conn, event_id, meeting_id), "meeting", meeting_id)

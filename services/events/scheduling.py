@@ -10,21 +10,24 @@ Locked meetings stay where they are: they go to the solver as `locked`, everythi
 accepted is free to move. Within a slot tables are interchangeable, so a meeting that stays
 in its slot keeps its table when it can: a re-run moves only what it must.
 
-Booth holders meet at their booth, so their meetings take no table. The solver knows one
-capacity per slot, so booth meetings are scheduled in up to two passes:
-1. Relaxed: each slot gets its tables plus one per booth holder (a booth holder is in at most
-   one meeting per slot, so booth meetings never need more), booth meetings taking the extra
-   "tables" above T<n>. If no slot then holds more table meetings than it has tables, this is
-   the schedule.
-2. Otherwise the booth meetings are locked where pass 1 put them, each slot gets exactly its
-   tables plus the booth meetings it holds, and the table meetings are solved again.
-The upper bound reported is pass 1's: a bound on the relaxation bounds the real problem too.
+Booth holders meet at their booth, so their meetings take no table, but the solver knows one
+capacity per slot for all meetings. The encoding (`encode`) makes that capacity exact in one
+solve: each slot gets its tables plus one place per booth holder available then, and every
+(booth holder, slot) gets a filler meeting (the holder and a dummy who can only come then)
+worth W, more than all real meetings together; a booth meeting is worth its priority plus W.
+An optimal answer then occupies every booth holder in every slot they are available, with a
+real booth meeting or else a filler, so booth meetings and fillers use exactly the extra
+places and table meetings get exactly the tables; among such answers it maximises the real
+priorities. Objective and bound are reported net of W. Two booth holders meeting each other
+free one extra place; an answer cut short by the time limit may leave a filler out: in both
+cases a slot could get one table meeting too many, and `_tables` leaves the lowest priority
+out ("every table in its slot is taken"), so what is written is always feasible.
 """
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -55,7 +58,7 @@ class Proposal:
     objective: int
     upper_bound: int
     seconds: float
-    passes: list[Schedule] = field(default_factory=list)
+    schedule: Schedule | None = None  # the solver's own answer, in the encoding's terms
 
 
 def _ready(event: Event) -> None:
@@ -90,82 +93,101 @@ def take_snapshot(conn: Connection, event_id: str) -> Snapshot:
                     [dict(m) for m in accepted], [dict(p) for p in people])
 
 
-def _instance(snapshot: Snapshot, tables: dict[str, int], locked: list[dict[str, str]]) -> Instance:
+FILLER = "~booth"  # prefix of the encoding's own meeting and participant ids (never a uuid)
+
+
+@dataclass
+class Encoding:
+    """The solver's instance for a snapshot, and how to read its answer back."""
+
+    instance: Instance
+    booth_of: dict[str, str | None]  # meeting -> booth (None: a table meeting)
+    weight: dict[str, int]  # real meeting -> its own priority
+    bonus: int  # W: what covering one (booth holder, slot) is worth
+    covered: int  # (booth holder, slot) pairs an optimal answer covers
+
+
+def encode(snapshot: Snapshot) -> Encoding:
+    """Booth meetings take no table: each slot's capacity is its tables plus one per booth holder
+    free then, and fillers (worth W, more than all meetings together) occupy every booth holder's
+    otherwise idle slots, so an optimal answer leaves exactly the tables for table meetings."""
     known = {slot.id for slot in snapshot.slots}
     in_meetings = {p for m in snapshot.meetings for p in (m["requester_id"], m["receiver_id"])}
-    return Instance.model_validate({
-        "slots": [{"id": s.id, "start": s.starts_at, "tables": tables[s.id]} for s in snapshot.slots],
-        "participants": [{"id": p["id"], "unavailable": [s for s in p["unavailable_slots"] if s in known]}
-                         for p in snapshot.people if p["id"] in in_meetings],
-        "meetings": [{"id": m["id"], "participants": [m["requester_id"], m["receiver_id"]],
-                      "priority": m["priority"]} for m in snapshot.meetings],
-        "locked": locked,
-    })
+    people = {p["id"]: p for p in snapshot.people if p["id"] in in_meetings}
+    unavailable = {pid: {s for s in p["unavailable_slots"] if s in known} for pid, p in people.items()}
+    holders = {pid: p["booth"] for pid, p in people.items() if p["booth"]}
+    booth_of = {m["id"]: holders.get(m["receiver_id"]) or holders.get(m["requester_id"]) for m in snapshot.meetings}
+    weight = {m["id"]: m["priority"] for m in snapshot.meetings}
+    bonus = sum(weight.values()) + 1
+    holders_in = {m["id"]: sum(1 for p in (m["requester_id"], m["receiver_id"]) if p in holders)
+                  for m in snapshot.meetings}
+
+    meetings = [{"id": m["id"], "participants": [m["requester_id"], m["receiver_id"]],
+                 "priority": weight[m["id"]] + bonus * holders_in[m["id"]]} for m in snapshot.meetings]
+    participants = [{"id": pid, "unavailable": sorted(unavailable[pid])} for pid in people]
+    tables = {slot.id: slot.tables for slot in snapshot.slots}
+    locked, extra = [], {slot.id: 0 for slot in snapshot.slots}
+    busy_locked = {(p, m["slot_id"]) for m in snapshot.meetings if m["locked"]
+                   for p in (m["requester_id"], m["receiver_id"])}
+    for m in snapshot.meetings:
+        if m["locked"] and booth_of[m["id"]]:
+            extra[m["slot_id"]] += 1
+            table = f"T{tables[m['slot_id']] + extra[m['slot_id']]}"  # above the real tables
+            locked.append({"meeting": m["id"], "slot": m["slot_id"], "table": table})
+        elif m["locked"]:
+            locked.append({"meeting": m["id"], "slot": m["slot_id"], "table": m["table_name"]})
+    covered = 0
+    for holder in holders:
+        for slot in snapshot.slots:
+            if slot.id in unavailable[holder]:
+                continue
+            covered += 1
+            if (holder, slot.id) in busy_locked:
+                continue  # a locked booth meeting covers it, and took its share of the capacity above
+            extra[slot.id] += 1
+            dummy = f"{FILLER}:{holder}:{slot.id}"
+            participants.append({"id": dummy, "unavailable": sorted(known - {slot.id})})
+            meetings.append({"id": dummy, "participants": [holder, dummy], "priority": bonus})
+    instance = Instance.model_validate({
+        "slots": [{"id": s.id, "start": s.starts_at, "tables": tables[s.id] + extra[s.id]} for s in snapshot.slots],
+        "participants": participants, "meetings": meetings, "locked": locked})
+    return Encoding(instance, booth_of, weight, bonus, covered)
 
 
 def propose(snapshot: Snapshot, time_limit: float, *, seed: int = 0) -> Proposal:
-    """Solve (blocking: run it in a worker thread) and turn the solver's tables into places."""
+    """Solve (blocking: run it in a worker thread) and turn the solver's answer into places."""
     from services.events.scheduler import solve
 
     started = time.monotonic()
-    booths = {p["id"]: p["booth"] for p in snapshot.people if p["booth"]}
-    booth_of = {m["id"]: booths.get(m["receiver_id"]) or booths.get(m["requester_id"]) for m in snapshot.meetings}
-    base = {s.id: s.tables for s in snapshot.slots}
-    locked_tables = [{"meeting": m["id"], "slot": m["slot_id"], "table": m["table_name"]}
-                     for m in snapshot.meetings if m["locked"] and not booth_of[m["id"]]]
-    locked_booths = [m for m in snapshot.meetings if m["locked"] and booth_of[m["id"]]]
-
-    def booth_locks(placed: list[tuple[str, str]]) -> tuple[dict[str, int], list[dict[str, str]]]:
-        """Booth meetings (meeting, slot) as locks on extra tables above each slot's own."""
-        extra: dict[str, int] = {}
-        locks = []
-        for meeting_id, slot_id in placed:
-            extra[slot_id] = extra.get(slot_id, 0) + 1
-            locks.append({"meeting": meeting_id, "slot": slot_id, "table": f"T{base[slot_id] + extra[slot_id]}"})
-        return extra, locks
-
-    if not any(booth_of.values()):
-        schedule = solve(_instance(snapshot, base, locked_tables), time_limit, seed=seed)
-        passes = [schedule]
-    else:
-        _, locks = booth_locks([(m["id"], m["slot_id"]) for m in locked_booths])
-        relaxed = {slot_id: tables + len(booths) for slot_id, tables in base.items()}
-        first = solve(_instance(snapshot, relaxed, locked_tables + locks), time_limit / 2, seed=seed)
-        passes = [first]
-        load: dict[str, int] = {}
-        for a in first.assignments:
-            if not booth_of[a.meeting]:
-                load[a.slot] = load.get(a.slot, 0) + 1
-        schedule = first
-        if any(load.get(slot_id, 0) > tables for slot_id, tables in base.items()):
-            extra, locks = booth_locks([(a.meeting, a.slot) for a in first.assignments if booth_of[a.meeting]])
-            exact = {slot_id: tables + extra.get(slot_id, 0) for slot_id, tables in base.items()}
-            remaining = max(time_limit - (time.monotonic() - started), 0.5)
-            schedule = solve(_instance(snapshot, exact, locked_tables + locks), remaining, seed=seed)
-            passes.append(schedule)
+    encoding = encode(snapshot)
+    schedule = solve(encoding.instance, time_limit, seed=seed)
     # What went in locked stays, whether or not the solver lists it among its assignments.
     assigned = {m["id"]: m["slot_id"] for m in snapshot.meetings if m["locked"]}
-    if len(passes) == 2:
-        assigned |= {a.meeting: a.slot for a in passes[0].assignments if booth_of[a.meeting]}
-    assigned |= {a.meeting: a.slot for a in schedule.assignments}
-    reasons = {u.meeting: u.reason for run in passes for u in run.unscheduled}
+    assigned |= {a.meeting: a.slot for a in schedule.assignments if not a.meeting.startswith(FILLER)}
+    reasons = {u.meeting: u.reason for u in schedule.unscheduled}
+    places, full = _tables(snapshot, assigned, encoding.booth_of)
+    reasons |= {meeting_id: "every table in its slot is taken" for meeting_id in full}
     return Proposal(
         fingerprint=snapshot.fingerprint,
-        places=_stable_tables(snapshot, assigned, booth_of),
+        places=places,
         unscheduled={m["id"]: reasons.get(m["id"], "left out by the scheduler")
-                     for m in snapshot.meetings if m["id"] not in assigned},
-        objective=schedule.objective, upper_bound=passes[0].upper_bound,
-        seconds=round(time.monotonic() - started, 3), passes=passes)
+                     for m in snapshot.meetings if m["id"] not in places},
+        objective=sum(encoding.weight[m] for m in places),
+        upper_bound=max(schedule.upper_bound - encoding.bonus * encoding.covered, 0),
+        seconds=round(time.monotonic() - started, 3), schedule=schedule)
 
 
-def _stable_tables(snapshot: Snapshot, assigned: dict[str, str],
-                   booth_of: dict[str, str | None]) -> dict[str, tuple[str, str | None, str | None]]:
-    """Tables for the table meetings: locked ones and those staying in their slot keep theirs."""
+def _tables(snapshot: Snapshot, assigned: dict[str, str], booth_of: dict[str, str | None],
+            ) -> tuple[dict[str, tuple[str, str | None, str | None]], list[str]]:
+    """Places for the assigned meetings. Within a slot tables are interchangeable: locked meetings
+    and those staying in their slot keep their table, the others take the free ones. Should a slot
+    hold more table meetings than tables (an answer cut short by the time limit), the lowest
+    priorities are left out (returned second)."""
     tables = {s.id: s.tables for s in snapshot.slots}
     places: dict[str, tuple[str, str | None, str | None]] = {}
     taken: set[tuple[str, str]] = set()
-    by_priority = sorted(snapshot.meetings, key=lambda m: not m["locked"])
-    for m in by_priority:
+    keeps = sorted(snapshot.meetings, key=lambda m: (not m["locked"], -m["priority"]))
+    for m in keeps:
         slot_id = assigned.get(m["id"])
         if slot_id is None:
             continue
@@ -174,14 +196,18 @@ def _stable_tables(snapshot: Snapshot, assigned: dict[str, str],
         elif m["slot_id"] == slot_id and m["table_name"] and (slot_id, m["table_name"]) not in taken:
             places[m["id"]] = (slot_id, m["table_name"], None)
             taken.add((slot_id, m["table_name"]))
-    for m in snapshot.meetings:
+    full = []
+    for m in keeps:
         slot_id = assigned.get(m["id"])
         if slot_id is None or m["id"] in places:
             continue
-        table = next(f"T{n}" for n in range(1, tables[slot_id] + 1) if (slot_id, f"T{n}") not in taken)
+        table = next((f"T{n}" for n in range(1, tables[slot_id] + 1) if (slot_id, f"T{n}") not in taken), None)
+        if table is None:
+            full.append(m["id"])
+            continue
         places[m["id"]] = (slot_id, table, None)
         taken.add((slot_id, table))
-    return places
+    return places, full
 
 
 def apply(conn: Connection, log: EventLog, event_id: str, proposal: Proposal, time_limit: float,
