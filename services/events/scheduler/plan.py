@@ -1,0 +1,93 @@
+"""A slot for each free meeting, with the busy masks and slot loads it implies, kept in step.
+
+Every heuristic edits a Plan through `place` and `remove`, so feasibility (no participant twice
+in a slot, availability, tables) holds by construction: `fits(m)` is the set of slots where m
+could go now.
+"""
+from __future__ import annotations
+
+from services.events.scheduler.problem import Problem
+
+
+class Plan:
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.n = problem.n_slots
+        self.slot = [-1] * len(problem.parts)
+        self.busy = [0] * len(problem.free)
+        self.load = [0] * self.n
+        self.full = sum(1 << s for s in range(self.n) if problem.cap[s] <= 0)
+        self.all_full = (1 << self.n) - 1        # `full` when every slot's tables are taken
+        self.at: dict[int, int] = {}          # participant * n + slot -> meeting there
+        self.members: list[set[int]] = [set() for _ in range(self.n)]
+        self.value = 0
+
+    def copy(self) -> Plan:
+        other = Plan.__new__(Plan)
+        other.problem, other.n, other.all_full = self.problem, self.n, self.all_full
+        other.slot, other.busy, other.load = list(self.slot), list(self.busy), list(self.load)
+        other.full, other.at, other.value = self.full, dict(self.at), self.value
+        other.members = [set(ms) for ms in self.members]
+        return other
+
+    def fits(self, m: int) -> int:
+        mask = self.problem.allowed[m] & ~self.full
+        for p in self.problem.parts[m]:
+            mask &= ~self.busy[p]
+        return mask
+
+    def place(self, m: int, s: int) -> None:
+        bit = 1 << s
+        self.slot[m] = s
+        for p in self.problem.parts[m]:
+            self.busy[p] |= bit
+            self.at[p * self.n + s] = m
+        self.load[s] += 1
+        if self.load[s] >= self.problem.cap[s]:
+            self.full |= bit
+        self.members[s].add(m)
+        self.value += self.problem.weight[m]
+
+    def remove(self, m: int) -> int:
+        s = self.slot[m]
+        bit = 1 << s
+        self.slot[m] = -1
+        for p in self.problem.parts[m]:
+            self.busy[p] &= ~bit
+            del self.at[p * self.n + s]
+        self.load[s] -= 1
+        self.full &= ~bit
+        self.members[s].discard(m)
+        self.value -= self.problem.weight[m]
+        return s
+
+    def assign(self, slots: list[int]) -> None:
+        """Replace the whole plan by `slots` (one per meeting, -1 = unscheduled)."""
+        for m, s in enumerate(self.slot):
+            if s >= 0:
+                self.remove(m)
+        for m, s in enumerate(slots):
+            if s >= 0:
+                self.place(m, s)
+
+    def fill(self, order: list[int] | None = None) -> int:
+        """Insert every unscheduled meeting that fits somewhere (earliest slot); return how many."""
+        placed = 0
+        for m in order if order is not None else range(len(self.slot)):
+            if self.slot[m] < 0:
+                mask = self.fits(m)
+                if mask:
+                    self.place(m, (mask & -mask).bit_length() - 1)
+                    placed += 1
+        return placed
+
+
+def lowest(mask: int) -> int:
+    return (mask & -mask).bit_length() - 1
+
+
+def bits(mask: int):
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low

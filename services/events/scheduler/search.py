@@ -1,0 +1,203 @@
+"""Local search on a Plan: insert unscheduled meetings by ejection chains, then ruin and recreate.
+
+An insertion puts meeting m in slot s and moves the meetings in its way (a participant's meeting
+there, or one meeting if the slot's tables are full) to other slots, each possibly pushing one
+more meeting along (a chain, as in Kempe chains for colouring). Meetings that cannot be moved
+are dropped; the move is kept when it gains weight. Every change goes through a journal so a
+losing attempt is undone exactly.
+"""
+from __future__ import annotations
+
+import random
+import time
+
+from services.events.scheduler.plan import Plan, bits
+
+
+class LocalSearch:
+    def __init__(self, plan: Plan, *, seed: int = 0, depth: int = 2) -> None:
+        self.plan = plan
+        self.problem = plan.problem
+        self.rng = random.Random(seed)
+        self.depth = depth
+        self.journal: list[tuple[int, int]] = []   # (meeting, slot before the change)
+        self.best = plan.copy()
+
+    # journalled edits -------------------------------------------------------------------------
+
+    def _place(self, m: int, s: int) -> None:
+        self.journal.append((m, -1))
+        self.plan.place(m, s)
+
+    def _remove(self, m: int) -> None:
+        self.journal.append((m, self.plan.slot[m]))
+        self.plan.remove(m)
+
+    def _undo(self, mark: int) -> None:
+        plan = self.plan
+        while len(self.journal) > mark:
+            m, before = self.journal.pop()
+            if plan.slot[m] >= 0:
+                plan.remove(m)
+            if before >= 0:
+                plan.place(m, before)
+
+    # moves ------------------------------------------------------------------------------------
+
+    def blockers(self, m: int, s: int) -> set[int]:
+        """Meetings that share a participant with m in slot s."""
+        plan, n = self.plan, self.plan.n
+        found = set()
+        for p in self.problem.parts[m]:
+            other = plan.at.get(p * n + s)
+            if other is not None:
+                found.add(other)
+        return found
+
+    def relocate(self, c: int, depth: int, frozen: set[int]) -> bool:
+        """Place unscheduled meeting c somewhere, pushing at most `depth` meetings along a chain."""
+        plan = self.plan
+        mask = plan.fits(c)
+        if mask:
+            self._place(c, self._pick(c, mask))
+            return True
+        if depth == 0 or plan.full == plan.all_full:
+            # With every table taken, a chain can only shift meetings around, never add one.
+            return False
+        options = list(bits(self.problem.allowed[c]))
+        self.rng.shuffle(options)
+        for s in options:
+            way = self.blockers(c, s)
+            if len(way) > 1 or way & frozen:
+                continue
+            if not way:
+                if not plan.full >> s & 1:
+                    continue
+                way = {self.rng.choice(tuple(plan.members[s]))}
+                if way & frozen:
+                    continue
+            (b,) = way
+            mark = len(self.journal)
+            self._remove(b)
+            if plan.fits(c) >> s & 1:
+                self._place(c, s)
+                if self.relocate(b, depth - 1, frozen | {c}):
+                    return True
+            self._undo(mark)
+        return False
+
+    def displace(self, c: int, frozen: set[int]) -> int:
+        """Put unscheduled c in place of the lightest single meeting in its way, if lighter than
+        c; return the weight dropped (c's own if no such meeting)."""
+        plan, weight = self.plan, self.problem.weight
+        best, best_slot, best_victim = weight[c], -1, -1
+        for s in bits(self.problem.allowed[c]):
+            way = self.blockers(c, s)
+            if len(way) > 1:
+                continue
+            if not way:
+                if not plan.full >> s & 1 or not plan.members[s]:
+                    continue
+                victim = min(plan.members[s], key=weight.__getitem__)
+            else:
+                (victim,) = way
+            if weight[victim] < best and victim not in frozen:
+                best, best_slot, best_victim = weight[victim], s, victim
+        if best_slot >= 0:
+            self._remove(best_victim)
+            self._place(c, best_slot)
+        return best
+
+    def insert(self, m: int, *, accept_equal: bool = False) -> int:
+        """Try to schedule m; keep the best change if it gains weight (or ties, if asked)."""
+        plan, weight = self.plan, self.problem.weight
+        mask = plan.fits(m)
+        if mask:
+            self._place(m, self._pick(m, mask))
+            self.journal.clear()
+            return weight[m]
+        best_gain, best_slot = None, -1
+        options = list(bits(self.problem.allowed[m]))
+        self.rng.shuffle(options)
+        floor = 0 if accept_equal else 1
+        for s in options:
+            gain = self._try_slot(m, s, floor=floor)
+            if gain is not None and (best_gain is None or gain > best_gain):
+                best_gain, best_slot = gain, s
+                if gain == weight[m]:
+                    break
+        if best_gain is None or best_gain < 0 or (best_gain == 0 and not accept_equal):
+            self.journal.clear()
+            return 0
+        gain = self._try_slot(m, best_slot, keep=True)
+        self.journal.clear()
+        return gain or 0
+
+    def _try_slot(self, m: int, s: int, keep: bool = False, floor: int = 1) -> int | None:
+        plan, problem = self.plan, self.problem
+        weight = problem.weight
+        way = self.blockers(m, s)
+        # A blocker sharing a participant who is busy in every other free slot can never move:
+        # dropping it is certain, so skip the slot at once when that already loses.
+        loss = 0
+        for c in way:
+            for q in problem.parts[c]:
+                if q in problem.parts[m] and not problem.free[q] & ~plan.busy[q]:
+                    loss += weight[c]
+                    break
+        if weight[m] - loss < floor:
+            return None
+        if not way and plan.full >> s & 1:
+            members = plan.members[s]
+            if not members:
+                return None
+            way = {min(members, key=lambda c: (weight[c], self.rng.random()))}
+            if plan.full == plan.all_full and weight[m] - weight[next(iter(way))] < floor:
+                return None
+        mark = len(self.journal)
+        for c in way:
+            self._remove(c)
+        self._place(m, s)
+        gain = weight[m]
+        frozen = {m}
+        for c in sorted(way, key=lambda c: -weight[c]):
+            if not self.relocate(c, self.depth, frozen):
+                gain -= self.displace(c, frozen)
+        if not keep:
+            self._undo(mark)
+        return gain
+
+    def _pick(self, m: int, mask: int) -> int:
+        if mask & (mask - 1) == 0:
+            return mask.bit_length() - 1
+        options = list(bits(mask))
+        return self.rng.choice(options)
+
+    # drivers ----------------------------------------------------------------------------------
+
+    def unscheduled(self) -> list[int]:
+        return [m for m, s in enumerate(self.plan.slot) if s < 0 and self.problem.allowed[m]]
+
+    def descend(self, deadline: float, *, accept_equal: bool = False) -> int:
+        """Passes of insertions over the unscheduled meetings until one gains nothing."""
+        total = 0
+        weight = self.problem.weight
+        while time.monotonic() < deadline:
+            gained = 0
+            order = self.unscheduled()
+            self.rng.shuffle(order)
+            order.sort(key=lambda m: -weight[m])
+            for i, m in enumerate(order):
+                if i % 64 == 0 and time.monotonic() >= deadline:
+                    break
+                if self.plan.slot[m] < 0:
+                    gained += self.insert(m, accept_equal=accept_equal)
+            total += gained
+            if gained <= 0:
+                break
+        self._keep_best()
+        return total
+
+    def _keep_best(self) -> None:
+        if self.plan.value > self.best.value:
+            self.best = self.plan.copy()

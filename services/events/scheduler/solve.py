@@ -1,0 +1,175 @@
+"""`solve`: the pipeline that turns an Instance into the best Schedule it can find in time.
+
+1. The LP bound starts in a background thread (HiGHS; dual simplex on small models, PDLP on
+   large ones where simplex takes minutes), on the second core.
+2. Meanwhile a scarcity-aware greedy and ejection-chain local search build the schedule (and
+   first-come-first-served is kept as a floor: the result is never worse).
+3. While time remains and the schedule is below the bound: on small models one exact HiGHS MIP
+   over everything (its dual bound can tighten the reported bound), then neighbourhoods
+   re-solved exactly (LNS), seeded from unscheduled meetings the LP wants scheduled.
+4. Idle gaps are reduced without changing the meetings scheduled; tables are named; every
+   meeting left out gets its reason.
+Stops early as soon as the schedule reaches the bound.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.events.scheduler.bound import LpBound, floor_bound, formulate
+from services.events.scheduler.formats import Assignment, Instance, Schedule, Unscheduled
+from services.events.scheduler.gaps import Compactor
+from services.events.scheduler.heuristics import first_come_first_served, greedy
+from services.events.scheduler.lns import Lns, resolve
+from services.events.scheduler.plan import Plan, bits
+from services.events.scheduler.problem import Problem, compile_problem
+from services.events.scheduler.search import LocalSearch
+
+SIMPLEX_MAX_COLUMNS = 60_000     # above this, dual simplex is far slower than PDLP
+EXACT_MAX_COLUMNS = 30_000       # below this, one MIP over the whole model is worth a try
+FINISH_SECONDS = 0.15            # reserved per run for gaps, tables, reasons
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    upper_bound: int          # on the free meetings' weight (locked weight not included)
+    fcfs_value: int
+    lp_seconds: float | None
+    optimal: bool
+
+
+def solve(instance: Instance, time_limit: float, *, seed: int = 0) -> Schedule:
+    """The best schedule found within `time_limit` seconds, with a proven upper bound."""
+    deadline = time.monotonic() + time_limit
+    problem = compile_problem(instance)
+    outcome = optimise(problem, deadline, seed=seed)
+    return to_schedule(problem, outcome)
+
+
+def optimise(problem: Problem, deadline: float, *, seed: int = 0) -> Outcome:
+    started = time.monotonic()
+    budget = max(0.0, deadline - started)
+    finish_at = deadline - min(FINISH_SECONDS + 0.02 * budget, 0.25 * budget)
+    form = formulate(problem)
+    lp = LpBound(problem, form, time_limit=0.85 * (deadline - time.monotonic()),
+                 solver="simplex" if len(form.cost) <= SIMPLEX_MAX_COLUMNS else "pdlp").start()
+    exact_upper: int | None = None
+
+    def known_upper() -> int | None:
+        relaxation = lp.wait(0.0)
+        bounds = [] if exact_upper is None else [exact_upper]
+        if relaxation is not None:
+            bounds.append(floor_bound(relaxation.bound))
+        return min(bounds) if bounds else None
+
+    fcfs = first_come_first_served(problem)
+    search = LocalSearch(greedy(problem), seed=seed)
+    search.descend(finish_at)
+    plan = search.best
+    if _below(plan, known_upper()) and time.monotonic() < finish_at and len(form.cost) <= EXACT_MAX_COLUMNS:
+        everything = [m for m, mask in enumerate(problem.allowed) if mask]
+        exact = resolve(plan, everything, 0.6 * (finish_at - time.monotonic()), seed=seed)
+        if exact.optimal:
+            exact_upper = floor_bound(exact.dual_bound)
+    lns = Lns(plan, seed=seed)
+    while time.monotonic() < finish_at - 0.02 and _below(plan, known_upper()):
+        relaxation = lp.wait(0.0)
+        candidates = _lns_candidates(plan, form, relaxation.values if relaxation else None)
+        if not candidates:
+            break
+        lns.run(min(finish_at, time.monotonic() + 1.0), candidates)
+
+    lp.wait(max(0.0, deadline - time.monotonic() - 0.05))
+    upper = known_upper()
+    if upper is None:
+        upper = sum(problem.weight)     # the LP did not finish: only the trivial bound is proven
+    if fcfs.value > plan.value:
+        plan = fcfs
+    Compactor(plan, seed=seed).run(deadline - 0.05)
+    return Outcome(plan=plan, upper_bound=max(upper, plan.value), fcfs_value=fcfs.value,
+                   lp_seconds=lp.seconds, optimal=plan.value >= upper)
+
+
+def _below(plan: Plan, upper: int | None) -> bool:
+    return upper is None or plan.value < upper
+
+
+def _lns_candidates(plan: Plan, form, values: np.ndarray | None) -> list[int]:
+    problem = plan.problem
+    unscheduled = [m for m, s in enumerate(plan.slot) if s < 0 and problem.allowed[m]]
+    if values is None:
+        return unscheduled
+    scheduled_share = np.bincount(form.col_meeting, weights=values, minlength=len(problem.parts))
+    wanted = [m for m in unscheduled if scheduled_share[m] > 0.1]
+    return wanted or unscheduled
+
+
+def to_schedule(problem: Problem, outcome: Outcome) -> Schedule:
+    instance, plan = problem.instance, outcome.plan
+    slot_ids = [instance.slots[pos].id for pos in problem.slot_order]
+    rows: list[tuple[int, int, str]] = []
+    taken = [set() for _ in slot_ids]
+    for pos, s, table in problem.locked:
+        taken[s].add(table)
+        rows.append((s, table, instance.meetings[pos].id))
+    for s in range(problem.n_slots):
+        table = 0
+        for m in sorted(plan.members[s]):
+            table += 1
+            while table in taken[s]:
+                table += 1
+            rows.append((s, table, instance.meetings[problem.meetings[m]].id))
+    rows.sort()
+    assignments = [Assignment(meeting=mid, slot=slot_ids[s], table=f"T{t}") for s, t, mid in rows]
+    unscheduled = [
+        Unscheduled(meeting=instance.meetings[problem.meetings[m]].id, reason=reason(plan, m))
+        for m, s in enumerate(plan.slot) if s < 0
+    ]
+    return Schedule(
+        assignments=assignments, unscheduled=unscheduled,
+        objective=problem.locked_weight + plan.value,
+        upper_bound=problem.locked_weight + outcome.upper_bound,
+    )
+
+
+def reason(plan: Plan, m: int) -> str:
+    """Why meeting m cannot be added to this plan as it stands."""
+    problem, instance = plan.problem, plan.problem.instance
+    parts = problem.parts[m]
+    names = [instance.participants[p].id for p in parts]
+    slot_ids = [instance.slots[pos].id for pos in problem.slot_order]
+    if not slot_ids:
+        return "the event has no slots"
+    common = problem.all_slots
+    for p, name in zip(parts, names):
+        if not problem.avail[p]:
+            return f"participant {name} is unavailable in every slot"
+        common &= problem.avail[p]
+    if not common:
+        return f"{_people(names)} have no available slot in common"
+    busy = [plan.busy[p] | (problem.avail[p] & ~problem.free[p]) for p in parts]
+    open_slots = common
+    for b in busy:
+        open_slots &= ~b
+    if not open_slots:
+        for p, name, b in zip(parts, names, busy):
+            if b & problem.avail[p] == problem.avail[p]:
+                n = problem.avail[p].bit_count()
+                return f"participant {name} is full ({n} meetings in {n} available slots)"
+        worst = max(range(len(parts)), key=lambda i: (busy[i] & common).bit_count())
+        others = _people([n for i, n in enumerate(names) if i != worst], article=False)
+        return (f"participant {names[worst]} has no free common slot with {others} "
+                f"(all {common.bit_count()} common available slots are taken by other meetings)")
+    listed = [slot_ids[s] for s in bits(open_slots)]
+    shown = ", ".join(listed[:6]) + (", …" if len(listed) > 6 else "")
+    return f"all tables are full in the common free slots ({shown})"
+
+
+def _people(names: list[str], article: bool = True) -> str:
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if not article:
+        return joined
+    return ("participant " if len(names) == 1 else "participants ") + joined
