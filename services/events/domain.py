@@ -15,7 +15,6 @@ cancels their registration loses their meetings even then (they will not come ei
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
@@ -23,6 +22,7 @@ from typing import Any, ClassVar, Self
 from pydantic import ValidationError
 from sqlalchemy import Connection, func, or_, select
 
+from services.events.board import Board, Place, parse_utc
 from services.events.events import (
     STREAM_TYPES,
     AgendaPublished,
@@ -84,10 +84,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def invalid_input(exc: ValidationError, prefix: str = "body") -> InvalidInput:
     errors = [{"field": ".".join([prefix, *map(str, e["loc"])]), "message": e["msg"]} for e in exc.errors()]
     return InvalidInput("; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
@@ -141,7 +137,6 @@ class Event(Entity):
     def status(self) -> str:
         return self.row["status"]
 
-    @property
     def b2b(self) -> dict[str, Any]:
         """The brokerage settings; an event without them has no B2B meetings."""
         if not self.row["b2b"]:
@@ -214,13 +209,12 @@ class Event(Entity):
             raise Conflict(f"registration closed at {closes}", registration_closes_at=closes)
 
     def taking_requests(self) -> dict[str, Any]:
-        settings = self.b2b
+        settings = self.b2b()
         self.expect("handle meeting requests", "published", "registration_closed")
         return settings
 
     def add_session(self, data: B2BSessionCreate, existing: list[dict[str, Any]]) -> list[DomainEvent]:
-        self.live().unfrozen()
-        self.b2b
+        self.live().unfrozen().b2b()
         session_id = f"S{self.row['session_count'] + 1}"
         new_slots = session_slots(session_id, data.starts_at, data.slot_minutes, data.slot_count)
         first, last = new_slots[0]["starts_at"], new_slots[-1]["ends_at"]
@@ -240,7 +234,7 @@ class Event(Entity):
         return [B2BSessionRemoved(event_id=self.id, session_id=session_id)]
 
     def publish_agenda(self, placed: list[dict[str, Any]]) -> list[DomainEvent]:
-        self.live().b2b
+        self.live().b2b()
         self.expect("publish the agenda", "published", "registration_closed", "held")
         if self.row["agenda_published"]:
             raise Conflict("the final agenda is already published")
@@ -423,132 +417,6 @@ class Meeting(Entity):
         if not self.placed:
             raise Conflict(f"meeting {self.id} was never scheduled")
         return [MeetingOutcomeRecorded(**self._ids(), **data.model_dump(mode="json"))]
-
-
-# --------------------------------------------------------------------------------------------
-# Where meetings are: slots, tables, booths
-
-
-@dataclass(frozen=True)
-class Slot:
-    id: str
-    starts_at: datetime
-    ends_at: datetime
-    tables: int
-
-
-@dataclass(frozen=True)
-class Place:
-    slot: Slot
-    table: str | None  # T1..Tn, or None at a booth
-    booth: str | None
-
-
-class Board:
-    """The event's slots and scheduled meetings: who is busy when, which tables are taken.
-
-    Booth holders meet at their booth, so their meetings take no table; a booth holder is in at
-    most one meeting per slot, like everyone, which keeps a booth to one meeting at a time.
-    """
-
-    def __init__(self, slot_list: list[Slot], placed: Iterable[dict[str, Any]],
-                 people: Iterable[dict[str, Any]]) -> None:
-        self.slots = {slot.id: slot for slot in slot_list}  # in start order
-        self.unavailable = {p["id"]: set(p["unavailable_slots"]) for p in people}
-        self.booths = {pid: booth for pid, booth in ((p["id"], p["booth"]) for p in people) if booth}
-        self.busy: dict[tuple[str, str], str] = {}  # (participant, slot) -> meeting
-        self.tables: dict[tuple[str, str], str] = {}  # (slot, table) -> meeting
-        for row in placed:
-            self._occupy(row["id"], (row["requester_id"], row["receiver_id"]), row["slot_id"], row["table_name"])
-
-    @classmethod
-    def load(cls, conn: Connection, event_id: str) -> Board:
-        slot_rows = conn.execute(select(slots).where(slots.c.event_id == event_id)
-                                 .order_by(slots.c.starts_at, slots.c.id)).mappings()
-        placed = conn.execute(select(meetings.c.id, meetings.c.requester_id, meetings.c.receiver_id,
-                                     meetings.c.slot_id, meetings.c.table_name)
-                              .where(meetings.c.event_id == event_id, meetings.c.status == "accepted",
-                                     meetings.c.slot_id.is_not(None))).mappings().all()
-        people = conn.execute(select(participants.c.id, participants.c.unavailable_slots, participants.c.booth)
-                              .where(participants.c.event_id == event_id, participants.c.b2b.is_(True),
-                                     participants.c.status != "cancelled")).mappings().all()
-        slot_list = [Slot(r["id"], parse_utc(r["starts_at"]), parse_utc(r["ends_at"]), r["tables"])
-                     for r in slot_rows]
-        return cls(slot_list, placed, people)
-
-    def cleared(self) -> Board:
-        """The same slots and people, with no meeting placed."""
-        other = Board([], [], [])
-        other.slots, other.unavailable, other.booths = self.slots, self.unavailable, self.booths
-        return other
-
-    def _occupy(self, meeting_id: str, people: tuple[str, ...], slot_id: str, table: str | None) -> None:
-        for person in people:
-            self.busy[person, slot_id] = meeting_id
-        if table:
-            self.tables[slot_id, table] = meeting_id
-
-    def release(self, meeting: Meeting) -> None:
-        if meeting.placed:
-            for person in meeting.participant_ids:
-                self.busy.pop((person, meeting.row["slot_id"]), None)
-            self.tables.pop((meeting.row["slot_id"], meeting.row["table_name"]), None)
-
-    def take(self, meeting: Meeting, place: Place) -> None:
-        self._occupy(meeting.id, tuple(meeting.participant_ids), place.slot.id, place.table)
-
-    def booth_of(self, meeting: Meeting) -> str | None:
-        """Where a meeting with a booth holder takes place: the receiver's booth, else the requester's."""
-        return self.booths.get(meeting.row["receiver_id"]) or self.booths.get(meeting.row["requester_id"])
-
-    def why_not(self, meeting: Meeting, slot: Slot) -> str | None:
-        """Why `meeting` cannot take place in `slot` (tables aside), or None."""
-        for person in meeting.participant_ids:
-            if slot.id in self.unavailable.get(person, ()):
-                return f"participant {person} is unavailable in slot {slot.id}"
-            other = self.busy.get((person, slot.id))
-            if other and other != meeting.id:
-                return f"participant {person} already meets in slot {slot.id} (meeting {other})"
-        return None
-
-    def free_table(self, slot: Slot) -> str | None:
-        return next((f"T{n}" for n in range(1, slot.tables + 1) if (slot.id, f"T{n}") not in self.tables), None)
-
-    def place_at(self, meeting: Meeting, slot_id: str, table: str | None = None, *,
-                 field: str = "body.slot_id") -> Place:
-        """The place for `meeting` in `slot_id` (at `table` if given), or the error saying why not."""
-        slot = self.slots.get(slot_id)
-        if slot is None:
-            raise InvalidInput.field(field, f"no slot {slot_id} in this event")
-        problem = self.why_not(meeting, slot)
-        if problem:
-            raise Conflict(problem, slot_id=slot_id)
-        booth = self.booth_of(meeting)
-        if booth:
-            if table:
-                raise InvalidInput.field("body.table", f"this meeting takes place at booth {booth}")
-            return Place(slot, None, booth)
-        if table is None:
-            table = self.free_table(slot)
-            if table is None:
-                raise Conflict(f"every table in slot {slot_id} is taken", slot_id=slot_id)
-        elif int(table[1:]) > slot.tables:
-            raise InvalidInput.field("body.table", f"slot {slot_id} has tables T1..T{slot.tables}")
-        else:
-            other = self.tables.get((slot_id, table))
-            if other and other != meeting.id:
-                raise Conflict(f"table {table} in slot {slot_id} is taken (meeting {other})", meeting_id=other)
-        return Place(slot, table, None)
-
-    def first_place(self, meeting: Meeting) -> Place | None:
-        """The earliest slot where both are free and there is room: what self-scheduling takes."""
-        booth = self.booth_of(meeting)
-        for slot in self.slots.values():
-            if self.why_not(meeting, slot) is None:
-                table = None if booth else self.free_table(slot)
-                if booth or table:
-                    return Place(slot, table, booth)
-        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -749,15 +617,14 @@ def record_attendance(conn: Connection, log: EventLog, event_id: str, participan
 
 def update_profile(conn: Connection, log: EventLog, event_id: str, participant_id: str, expected_version: int,
                    profile: ProfileUpdate, metadata: Metadata) -> None:
-    lock_event(conn, event_id).live().b2b
+    lock_event(conn, event_id).live().b2b()
     participant = load_participant(conn, event_id, participant_id).at(expected_version)
     participant.save(conn, log, participant.update_profile(profile), metadata)
 
 
 def update_availability(conn: Connection, log: EventLog, event_id: str, participant_id: str,
                         data: AvailabilityUpdate, metadata: Metadata, *, expected_version: int | None = None) -> None:
-    event = lock_event(conn, event_id).live().unfrozen()
-    event.b2b
+    lock_event(conn, event_id).live().unfrozen().b2b()
     participant = load_participant(conn, event_id, participant_id).at(expected_version)
     known = set(conn.execute(select(slots.c.id).where(slots.c.event_id == event_id)).scalars())
     busy = {m.row["slot_id"]: m.id for m in _meetings_of(conn, participant_id, "accepted") if m.placed}
@@ -767,8 +634,7 @@ def update_availability(conn: Connection, log: EventLog, event_id: str, particip
 
 def assign_booth(conn: Connection, log: EventLog, event_id: str, participant_id: str, booth: str | None,
                  metadata: Metadata, *, expected_version: int | None = None) -> None:
-    event = lock_event(conn, event_id).live().unfrozen()
-    event.b2b
+    lock_event(conn, event_id).live().unfrozen().b2b()
     participant = load_participant(conn, event_id, participant_id).at(expected_version)
     placed = sum(1 for m in _meetings_of(conn, participant_id, "accepted") if m.placed)
     participant.save(conn, log, participant.assign_booth(booth, placed=placed), metadata)
@@ -850,8 +716,7 @@ def cancel_meeting(conn: Connection, log: EventLog, event_id: str, meeting_id: s
 def move_meeting(conn: Connection, log: EventLog, event_id: str, meeting_id: str, data: MeetingMove,
                  metadata: Metadata, *, expected_version: int | None = None) -> None:
     """The organiser places a meeting by hand: nobody double-booked, table free, everyone available."""
-    event = lock_event(conn, event_id).live().unfrozen()
-    event.b2b
+    lock_event(conn, event_id).live().unfrozen().b2b()
     meeting = load_meeting(conn, event_id, meeting_id).at(expected_version).expect("move", "accepted")
     board = Board.load(conn, event_id)
     board.release(meeting)

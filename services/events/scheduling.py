@@ -32,7 +32,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from services.events.domain import Board, Event, Meeting, Slot, lock_event
+from services.events.board import Board, Slot
+from services.events.domain import Event, Meeting, lock_event
 from services.events.events import MeetingMoved, MeetingUnscheduled, ScheduleGenerated
 from services.events.models import ScheduleResult, SchedulingMode, UnscheduledMeeting
 from services.events.projections import events, meetings, participants
@@ -63,7 +64,7 @@ class Proposal:
 
 def _ready(event: Event) -> None:
     event.live().unfrozen()
-    if event.b2b["scheduling_mode"] != SchedulingMode.organiser:
+    if event.b2b()["scheduling_mode"] != SchedulingMode.organiser:
         raise Conflict("participants schedule this event's meetings themselves; set b2b.scheduling_mode to "
                        "organiser to run the scheduler")
 
