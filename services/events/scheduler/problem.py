@@ -155,9 +155,9 @@ def _compile_locks(instance, slot_index, meeting_pos, part_pos, meeting_parts, a
         s = slot_index[lock.slot]
         match = TABLE_NAME.fullmatch(lock.table)
         if not match or int(match.group(1)) > tables[s]:
-            span = f"T1..T{tables[s]}" if tables[s] else "no tables"
+            span = f"tables T1..T{tables[s]}" if tables[s] else "it has no tables"
             raise InvalidInstance.field(
-                f"{where}.table", f"table {lock.table!r} is outside slot {lock.slot!r}'s tables ({span})")
+                f"{where}.table", f"table {lock.table!r} does not exist in slot {lock.slot!r} ({span})")
         table = int(match.group(1))
         if (s, table) in table_taken:
             other = table_taken[s, table]

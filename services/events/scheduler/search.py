@@ -71,7 +71,7 @@ class LocalSearch:
             if len(way) > 1 or way & frozen:
                 continue
             if not way:
-                if not plan.full >> s & 1:
+                if not plan.full >> s & 1 or not plan.members[s]:
                     continue
                 way = {self.rng.choice(tuple(plan.members[s]))}
                 if way & frozen:

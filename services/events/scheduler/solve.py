@@ -158,14 +158,19 @@ def reason(plan: Plan, m: int) -> str:
         for p, name, b in zip(parts, names, busy):
             if b & problem.avail[p] == problem.avail[p]:
                 n = problem.avail[p].bit_count()
-                return f"participant {name} is full ({n} meetings in {n} available slots)"
+                return f"participant {name} is full ({_count(n, 'meeting')} in {_count(n, 'available slot')})"
         worst = max(range(len(parts)), key=lambda i: (busy[i] & common).bit_count())
         others = _people([n for i, n in enumerate(names) if i != worst], article=False)
-        return (f"participant {names[worst]} has no free common slot with {others} "
-                f"(all {common.bit_count()} common available slots are taken by other meetings)")
+        n = common.bit_count()
+        taken = "the one common available slot is" if n == 1 else f"all {n} common available slots are"
+        return f"participant {names[worst]} has no free common slot with {others} ({taken} taken by other meetings)"
     listed = [slot_ids[s] for s in bits(open_slots)]
     shown = ", ".join(listed[:6]) + (", …" if len(listed) > 6 else "")
     return f"all tables are full in the common free slots ({shown})"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _people(names: list[str], article: bool = True) -> str:
