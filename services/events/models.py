@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 
+# The same conventions as the registry's schemas: strict input, pages, stamps, ids, keywords.
 from services.registry.models import READ, STRICT, Keywords, Page, Stamps, Uuid, Website
 
-__all__ = ["Page"]
+__all__ = ["Page"]  # re-exported: the events API pages its lists the registry's way
 
 
 class EventKind(StrEnum):
