@@ -28,10 +28,7 @@ def create_app(settings: EventsSettings | None = None, *, db: Database | None = 
                                              timeout=httpx.Timeout(settings.registry_timeout))
     app = service_app("clusterhub events", "events", settings, db, owns_db=owns_db,
                       max_body_bytes=settings.max_body_bytes)
-    # The outbox projector writes e-mails in the event's own transaction; it stays out of
-    # PROJECTORS, so that `projections rebuild` never replays (and re-sends) mail through it
-    # unless the notifications module itself says so.
-    app.state.log = EventLog(db.dialect, projectors=[*PROJECTORS, notifications.OUTBOX_PROJECTOR])
+    app.state.log = EventLog(db.dialect, projectors=PROJECTORS)
     app.state.registry = RegistryClient(registry, retries=settings.registry_retries,
                                         backoff=settings.registry_backoff, retry_after=settings.retry_after)
     # One scheduler search at a time: it is CPU-bound and the machine is shared.

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 
+from services.events.notifications import OUTBOX_PROJECTOR
 from shared.eventlog import Projector, RecordedEvent
 from shared.tables import metadata
 
@@ -370,4 +371,6 @@ class MeetingProjector(_Projector):
         self._set(conn, event.meeting_id, recorded)
 
 
-PROJECTORS: list[Projector] = [EventProjector(), ParticipantProjector(), MeetingProjector()]
+# The outbox is rebuildable too: delivery outcomes are events (NotificationSent/Failed), so a
+# replay restores sent rows as sent and never mails anyone twice.
+PROJECTORS: list[Projector] = [EventProjector(), ParticipantProjector(), MeetingProjector(), OUTBOX_PROJECTOR]
