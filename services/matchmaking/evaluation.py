@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -90,13 +91,25 @@ class EvalQuery:
     targets: frozenset[str]
 
 
+def _topic_tokens(topics: str) -> list[str]:
+    """'SC1-PM-11-2016-2017' -> 'topicsc1pm11' and 'topicsc1pm1120162017': one word per call topic
+    (split into its parts, 'sc1' and '2016' would match nearly every project)."""
+    tokens = []
+    for code in filter(None, (t.strip() for t in topics.split(";"))):
+        parts = [p for p in re.split(r"[^0-9A-Za-z]+", code.lower()) if p]
+        stem = [p for p in parts if not (p.isdigit() and len(p) == 4)]
+        tokens += ["topic" + "".join(stem), "topic" + "".join(parts)]
+    return tokens
+
+
 def load_cordis(directory: Path) -> CordisData:
     """projects.csv and participations.csv of one folder (format: datasets/cordis/SOURCE.md)."""
     projects: dict[str, CordisProject] = {}
     with open(directory / "projects.csv", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             start = (row.get("start_date") or "")[:4]
-            text = " ".join((row.get(name) or "").replace(";", " ") for name in TEXT_FIELDS).strip()
+            text = " ".join([*((row.get(name) or "").replace(";", " ") for name in TEXT_FIELDS),
+                             *_topic_tokens(row.get("topics") or "")]).strip()
             projects[row["project_id"]] = CordisProject(
                 id=row["project_id"], year=int(start) if start.isdigit() else None, text=text,
                 name=row.get("acronym") or row["project_id"], members={})

@@ -62,12 +62,14 @@ class VectorStore:
 
     def __init__(self) -> None:
         self.base: Any = None
+        self._postings: Any = None  # the base by column (CSC): a query reads only its terms' postings
         self.patch: Any = None
         self.patch_rows = np.zeros(0, dtype=np.int64)
         self._patch_pos: dict[int, int] = {}
 
     def reset(self, matrix: Any) -> None:
         self.base, self.patch = matrix, None
+        self._postings = matrix.tocsc() if is_sparse(matrix) else None
         self.patch_rows = np.zeros(0, dtype=np.int64)
         self._patch_pos = {}
 
@@ -103,7 +105,13 @@ class VectorStore:
     def scores(self, query: np.ndarray, n: int) -> np.ndarray:
         """Dot product of every row with a dense query vector; rows never set score 0."""
         out = np.zeros(n, dtype=np.float32)
-        if self.base is not None:
+        if self._postings is not None:
+            terms = np.flatnonzero(query)
+            if len(terms) < query.shape[0] // 4:
+                out[: self.base_rows] = (self._postings[:, terms] @ query[terms])[:n]
+            else:
+                out[: self.base_rows] = np.asarray(self.base @ query).ravel()[:n]
+        elif self.base is not None:
             out[: self.base_rows] = np.asarray(self.base @ query).ravel()[:n]
         if self.patch is not None:
             out[self.patch_rows] = np.asarray(self.patch @ query).ravel()
@@ -117,6 +125,26 @@ class VectorStore:
             return self.base[r]
         return None
 
+    def entries(self, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """(dimensions, values) of a row's non-zeros, sliced straight from the CSR arrays."""
+        pos = self._patch_pos.get(r)
+        matrix, i = (self.patch, pos) if pos is not None else (self.base, r)
+        if matrix is None or i >= matrix.shape[0]:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        if is_sparse(matrix):
+            lo, hi = matrix.indptr[i], matrix.indptr[i + 1]
+            return matrix.indices[lo:hi], matrix.data[lo:hi]
+        values = np.asarray(matrix[i]).ravel()
+        return np.flatnonzero(values), values[values != 0]
+
+    def dense(self, r: int, dim: int) -> np.ndarray | None:
+        columns, values = self.entries(r)
+        if not len(columns):
+            return None
+        out = np.zeros(dim, dtype=np.float32)
+        out[columns] = values
+        return out
+
 
 @dataclass
 class Graph:
@@ -124,6 +152,7 @@ class Graph:
 
     n: int
     incidence: sp.csr_matrix  # projects x orgs, 1 for a member of a live project
+    memberships: sp.csr_matrix  # orgs x projects, the transpose (an org's projects in one slice)
     project_decay: np.ndarray  # per project row: 0.5 ** (age / half-life)
     count: sp.csr_matrix  # orgs x orgs: shared projects (+ co_project ties)
     recent: sp.csr_matrix  # same, each project weighted by its decay
@@ -464,8 +493,7 @@ class OrganisationIndex:
 
     def _refit_text(self) -> None:
         texts = [self.profile_text(r) for r in range(self.n_rows)]
-        self.text_model.fit(texts)
-        self.org_vectors.reset(self.text_model.transform(texts))
+        self.org_vectors.reset(self.text_model.fit_transform(texts))
         project_texts = [self._projects[p].text if p in self._projects else "" for p in self.project_ids]
         self.project_vectors.reset(self.text_model.transform(project_texts) if project_texts else None)
         self._fitted_docs = len(self._rows)
@@ -517,6 +545,7 @@ class OrganisationIndex:
         return Graph(
             n=n,
             incidence=incidence.tocsr(),
+            memberships=incidence.T.tocsr(),
             project_decay=decay,
             count=count,
             recent=recent,

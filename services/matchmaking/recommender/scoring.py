@@ -21,6 +21,8 @@ Features (all 0 when their input is missing: no text, no lead, no projects):
 - same_country: the lead's country.
 - kind_affinity, country_affinity: log lift of this kind / country joining consortia coordinated
   by the lead's kind / country, counted over past projects.
+- kind_text_affinity: log lift of this kind among the members of past projects weighted by their
+  similarity to the query (pharma-heavy topics call for companies, clinical ones for hospitals).
 - required_kind: the org is of a kind the query requires.
 - same_cluster: shares a cluster with the lead.
 - complementary_stages: value-chain stages the org covers and the lead does not.
@@ -31,6 +33,7 @@ DEFAULT_WEIGHTS says where each weight comes from.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -58,6 +61,7 @@ FEATURES: tuple[str, ...] = (
     "recent_projects",
     "same_country",
     "kind_affinity",
+    "kind_text_affinity",
     "country_affinity",
     "required_kind",
     "same_cluster",
@@ -119,6 +123,17 @@ def _popcount(bits: np.ndarray) -> np.ndarray:
     return np.bitwise_count(bits).astype(np.float32)
 
 
+@dataclass
+class _Context:
+    """What one query computed once and its reasons reuse."""
+
+    query: Query
+    lead: int | None
+    query_vector: np.ndarray | None = None
+    project_scores: np.ndarray | None = None
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 class Recommender:
     def __init__(self, index: OrganisationIndex, weights: Mapping[str, float] | None = None) -> None:
         self.index = index
@@ -132,57 +147,29 @@ class Recommender:
         The kind priors are a table lookup when scoring; `kind_columns` adds them as one-hot
         columns, for learning their weights.
         """
+        features = self._context(query).features
+        if kind_columns:
+            for code, name in enumerate(KIND_FEATURES):
+                features[name] = (self.index.kind_codes == code).astype(np.float32)
+        return features
+
+    def _context(self, query: Query) -> _Context:
         index = self.index
         index.refresh()
         graph, n = index.graph, index.n_rows
-        lead = self._lead_row(query)
-        out: dict[str, np.ndarray] = {}
-
-        def scatter(columns: np.ndarray, values: np.ndarray) -> np.ndarray:
-            vector = np.zeros(n, dtype=np.float32)
-            vector[columns] = values
-            return vector
-
-        query_vector = None
+        context = _Context(query, self._lead_row(query))
+        out = context.features
         if query.text.strip():
-            query_vector = dense_row(index.text_model.transform([query.text]))
-        if query_vector is not None and query_vector.any():
-            out["text_query"] = index.org_vectors.scores(query_vector, n)
-            project_scores = index.project_vectors.scores(query_vector, graph.incidence.shape[0])
-            out["text_projects"] = np.log1p(scatter(np.arange(graph.n), graph.incidence.T @ project_scores))
+            vector = dense_row(index.text_model.transform([query.text]))
+            if vector.any():
+                context.query_vector = vector
+        if context.query_vector is not None:
+            self._text_features(context, n)
+        lead = context.lead
         if lead is not None:
-            lead_vector = index.org_vectors.row(lead)
-            if lead_vector is not None:
-                out["text_lead"] = index.org_vectors.scores(dense_row(lead_vector), n)
-            for name, matrix in (("worked_with_lead", graph.count), ("recent_with_lead", graph.recent),
-                                 ("led_with_lead", graph.led), ("ties_with_lead", graph.ties)):
-                columns, values = graph.neighbours(matrix, lead)
-                if len(columns):
-                    out[name] = np.log1p(scatter(columns, values))
-            columns, values = graph.neighbours(graph.recent, lead)
-            if len(columns):
-                start = sp.csr_matrix((values * graph.aa_weight[columns], (np.zeros_like(columns), columns)),
-                                      shape=(1, graph.n))
-                out["common_partners"] = np.log1p(self._dense(start @ graph.recent, n))
-                out["network_walk"] = np.log1p(100.0 * self._walk(lead, n))
-            lead_kind = int(index.kind_codes[lead])
-            out["kind_affinity"] = graph.kind_lift[lead_kind][index.kind_codes]
-            lead_country = int(index.country_codes[lead])
-            if lead_country:
-                out["same_country"] = (index.country_codes == lead_country).astype(np.float32)
-                lift = graph.country_lift
-                if lead_country < lift.shape[0]:
-                    codes = index.country_codes
-                    known = codes < lift.shape[1]
-                    out["country_affinity"] = np.where(known, lift[lead_country][np.minimum(codes, lift.shape[1] - 1)], 0)
-            lead_org = index.organisation_at(lead)
-            if lead_org.cluster_ids:
-                out["same_cluster"] = scatter(index.cluster_rows(lead_org.cluster_ids), 1.0)
-            lead_stages = int(index.stage_bits[lead])
-            if lead_stages:
-                out["complementary_stages"] = _popcount(index.stage_bits & np.uint64(~lead_stages & (2**64 - 1)))
-        out["projects"] = np.log1p(self._pad(graph.projects, n))
-        out["recent_projects"] = np.log1p(self._pad(graph.projects_recent, n))
+            self._lead_features(context, n)
+        out["projects"] = np.log1p(_pad(graph.projects, n))
+        out["recent_projects"] = np.log1p(_pad(graph.projects_recent, n))
         wanted = sum(COMPETENCY_BITS.get(c, 0) for c in query.competencies)
         if not wanted and lead is not None:
             wanted = int(index.competency_bits[lead])
@@ -191,10 +178,61 @@ class Recommender:
         if query.required_kinds:
             codes = [KINDS.index(k) for k in query.required_kinds if k in KINDS]
             out["required_kind"] = np.isin(index.kind_codes, codes).astype(np.float32)
-        if kind_columns:
-            for code, name in enumerate(KIND_FEATURES):
-                out[name] = (index.kind_codes == code).astype(np.float32)
-        return out
+        return context
+
+    def _text_features(self, context: _Context, n: int) -> None:
+        index, graph, out = self.index, self.index.graph, context.features
+        assert context.query_vector is not None
+        out["text_query"] = index.org_vectors.scores(context.query_vector, n)
+        project_scores = index.project_vectors.scores(context.query_vector, graph.incidence.shape[0])
+        context.project_scores = project_scores
+        per_org = graph.memberships @ project_scores
+        out["text_projects"] = np.log1p(_pad(per_org, n))
+        if per_org.sum() > 0:
+            kinds = index.kind_codes[: graph.n]
+            by_kind = np.bincount(kinds, weights=per_org, minlength=UNKNOWN_KIND + 1) + 1.0
+            prior = np.bincount(kinds, weights=graph.projects, minlength=UNKNOWN_KIND + 1) + 1.0
+            lift = np.log((by_kind / by_kind.sum()) / (prior / prior.sum())).astype(np.float32)
+            out["kind_text_affinity"] = lift[index.kind_codes]
+
+    def _lead_features(self, context: _Context, n: int) -> None:
+        index, graph, out = self.index, self.index.graph, context.features
+        lead = context.lead
+        assert lead is not None
+        lead_vector = index.org_vectors.dense(lead, self._text_dim())
+        if lead_vector is not None:
+            out["text_lead"] = index.org_vectors.scores(lead_vector, n)
+        for name, matrix in (("worked_with_lead", graph.count), ("recent_with_lead", graph.recent),
+                             ("led_with_lead", graph.led), ("ties_with_lead", graph.ties)):
+            columns, values = graph.neighbours(matrix, lead)
+            if len(columns):
+                out[name] = np.log1p(_scatter(n, columns, values))
+        columns, values = graph.neighbours(graph.recent, lead)
+        if len(columns):
+            start = sp.csr_matrix((values * graph.aa_weight[columns], (np.zeros_like(columns), columns)),
+                                  shape=(1, graph.n))
+            out["common_partners"] = np.log1p(_dense(start @ graph.recent, n))
+            out["network_walk"] = np.log1p(100.0 * self._walk(lead, n))
+        out["kind_affinity"] = graph.kind_lift[int(index.kind_codes[lead])][index.kind_codes]
+        lead_country = int(index.country_codes[lead])
+        if lead_country:
+            codes = index.country_codes
+            out["same_country"] = (codes == lead_country).astype(np.float32)
+            lift = graph.country_lift
+            if lead_country < lift.shape[0]:
+                known = codes < lift.shape[1]
+                out["country_affinity"] = np.where(known, lift[lead_country][np.minimum(codes, lift.shape[1] - 1)],
+                                                   0).astype(np.float32)
+        lead_org = index.organisation_at(lead)
+        if lead_org.cluster_ids:
+            out["same_cluster"] = _scatter(n, index.cluster_rows(lead_org.cluster_ids), 1.0)
+        lead_stages = int(index.stage_bits[lead])
+        if lead_stages:
+            out["complementary_stages"] = _popcount(index.stage_bits & np.uint64(~lead_stages & (2**64 - 1)))
+
+    def _text_dim(self) -> int:
+        store = self.index.org_vectors
+        return (store.base if store.base is not None else store.patch).shape[1]
 
     def _lead_row(self, query: Query) -> int | None:
         if query.lead_id is None:
@@ -204,43 +242,40 @@ class Recommender:
             raise InvalidInput.field("lead_id", f"no organisation {query.lead_id!r} in the index")
         return row
 
-    @staticmethod
-    def _pad(values: np.ndarray, n: int) -> np.ndarray:
-        out = np.zeros(n, dtype=np.float32)
-        out[: len(values)] = values[:n]
-        return out
+    def _walk(self, lead: int, n: int, steps: int = 3, restart: float = 0.5, floor: float = 1e-4) -> np.ndarray:
+        """Personalised-PageRank mass of walks of 1..steps steps from the lead.
 
-    @staticmethod
-    def _dense(row: Any, n: int) -> np.ndarray:
-        out = np.zeros(n, dtype=np.float32)
-        row = row.tocsr()
-        out[row.indices] = row.data
-        return out
-
-    def _walk(self, lead: int, n: int, steps: int = 3, restart: float = 0.5) -> np.ndarray:
-        """Personalised-PageRank mass of walks of 1..steps steps from the lead, in sparse row vectors."""
+        Steps are sparse vector x matrix products; mass below `floor` is dropped before the next
+        step (as in approximate PageRank push), so the cost follows the lead's strong
+        neighbourhood rather than the index size.
+        """
         walk = self.index.graph.walk
         position = sp.csr_matrix(([1.0], ([0], [lead])), shape=(1, walk.shape[0]), dtype=np.float32)
         total = np.zeros(n, dtype=np.float32)
-        for _ in range(steps):
+        for step in range(steps):
             position = (position @ walk) * (1.0 - restart)
-            total += self._dense(position, n)
+            total += _dense(position, n)
+            if step < steps - 1:
+                position.data[position.data < floor] = 0
+                position.eliminate_zeros()
         total[lead] = 0.0
         return total
 
     # ---- ranking ---------------------------------------------------------------------------
 
-    def scores(self, query: Query) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        features = self.features(query)
-        score = np.zeros(self.index.n_rows, dtype=np.float32)
-        kinds = self.index.kind_codes
+    def _score(self, query: Query) -> tuple[np.ndarray, _Context]:
+        context = self._context(query)
         kind_weights = np.array([self.weights[name] for name in KIND_FEATURES], dtype=np.float32)
-        score += kind_weights[kinds]
-        for name, vector in features.items():
+        score = kind_weights[self.index.kind_codes]
+        for name, vector in context.features.items():
             weight = self.weights[name]
-            if weight and name not in KIND_FEATURES:
+            if weight:
                 score += np.float32(weight) * vector
-        return score, features
+        return score, context
+
+    def scores(self, query: Query) -> np.ndarray:
+        """The score of every index row (removed rows included; `eligible` says which count)."""
+        return self._score(query)[0]
 
     def eligible(self, query: Query) -> np.ndarray:
         index = self.index
@@ -259,39 +294,31 @@ class Recommender:
 
     def rank(self, query: Query) -> list[str]:
         """Organisation ids, best first, `query.limit` of them, without reasons (evaluation)."""
-        score, _ = self.scores(query)
-        return [self.index.id_of(int(r)) for r in self._top(score, self.eligible(query), query.limit)]
+        score = self.scores(query)
+        return [self.index.id_of(int(r)) for r in _top(score, self.eligible(query), query.limit)]
 
     def recommend(self, query: Query) -> list[Recommendation]:
         if query.limit < 1:
             raise InvalidInput.field("limit", "must be at least 1")
-        score, features = self.scores(query)
-        top = self._top(score, self.eligible(query), query.limit)
-        return self._explain(query, top, score, features)
-
-    @staticmethod
-    def _top(score: np.ndarray, mask: np.ndarray, limit: int) -> np.ndarray:
-        candidates = np.flatnonzero(mask)
-        if len(candidates) > limit:
-            part = np.argpartition(-score[candidates], limit - 1)[:limit]
-            candidates = candidates[part]
-        # ties broken by row (arrival order), so equal inputs give equal rankings
-        return candidates[np.lexsort((candidates, -score[candidates]))]
+        score, context = self._score(query)
+        top = _top(score, self.eligible(query), query.limit)
+        return self._explain(context, top, score)
 
     # ---- reasons ---------------------------------------------------------------------------
 
-    def _explain(self, query: Query, rows: np.ndarray, score: np.ndarray,
-                 features: dict[str, np.ndarray]) -> list[Recommendation]:
-        index = self.index
-        lead = self._lead_row(query)
+    def _explain(self, context: _Context, rows: np.ndarray, score: np.ndarray) -> list[Recommendation]:
+        index, lead = self.index, context.lead
         seen_countries = set()
         if lead is not None and index.organisation_at(lead).country:
             seen_countries.add(index.organisation_at(lead).country)
         results = []
         for row in rows.tolist():
-            contributions = {name: float(self.weights[name] * vector[row]) for name, vector in features.items()
-                             if self.weights[name] and vector[row]}
-            reasons = self._reasons(query, row, lead, contributions)
+            contributions = {name: round(float(self.weights[name] * vector[row]), 4)
+                             for name, vector in context.features.items() if self.weights[name] and vector[row]}
+            kind_feature = KIND_FEATURES[int(index.kind_codes[row])]
+            if self.weights[kind_feature]:
+                contributions[kind_feature] = self.weights[kind_feature]
+            reasons = self._reasons(context, row, contributions)
             country = index.organisation_at(row).country
             if country and seen_countries and country not in seen_countries:
                 reasons.append(f"adds country diversity ({country})")
@@ -301,10 +328,10 @@ class Recommender:
                                           contributions))
         return results
 
-    def _reasons(self, query: Query, row: int, lead: int | None, contributions: dict[str, float]) -> list[str]:
+    def _reasons(self, context: _Context, row: int, contributions: dict[str, float]) -> list[str]:
         # Features that say the same thing in different units (plain and decayed counts, direct and
-        # indirect ties) are collinear; their weights only make sense summed, so reasons are chosen
-        # on the group's total contribution.
+        # indirect ties) are collinear: their weights only make sense summed, so reasons are chosen
+        # on each group's total contribution.
         totals: dict[str, float] = {}
         for name, contribution in contributions.items():
             group = _REASON_GROUP.get(name, name)
@@ -313,100 +340,134 @@ class Recommender:
         for group, total in sorted(totals.items(), key=lambda item: -item[1]):
             if total <= _REASON_FLOOR:
                 break
-            if group == "kind_prior":
-                continue
-            sentence = self._sentence(group, query, row, lead)
+            sentence = self._sentence(group, context, row)
             if sentence:
                 said.append(sentence)
             if len(said) == MAX_REASONS:
                 break
         return said
 
-    def _network_sentences(self, row: int, lead: int) -> str | None:
-        """Past work with the lead, else partners in common, else just nearness in the network."""
-        index, graph = self.index, self.index.graph
-        shared = [p for p in (index.project(i) for i in index.projects_of(row) & index.projects_of(lead)) if p]
-        if shared:
-            years = [p.year for p in shared if p.year]
-            latest = f" (latest {max(years)})" if years else ""
-            return f"worked with the lead on {len(shared)} project{'s' if len(shared) > 1 else ''}{latest}"
-        lead_partners, _ = graph.neighbours(graph.count, lead)
-        partners, _ = graph.neighbours(graph.count, row)
-        common = len(np.intersect1d(lead_partners, partners, assume_unique=True))
-        if common:
-            return f"{common} common partner{'s' if common > 1 else ''} with the lead"
-        return "close to the lead's partners' partners" if len(lead_partners) and len(partners) else None
-
-    def _sentence(self, group: str, query: Query, row: int, lead: int | None) -> str | None:
-        index = self.index
+    def _sentence(self, group: str, context: _Context, row: int) -> str | None:
+        index, lead, query = self.index, context.lead, context.query
         org = index.organisation_at(row)
-        graph = index.graph
-        if group == "text_query":
-            terms = self._shared_terms(dense_row(index.text_model.transform([query.text])), row)
-            return f"matches the query on {', '.join(terms)}" if terms else "text close to the query"
+        lead_org = index.organisation_at(lead) if lead is not None else None
+        if group == "text_query" and context.query_vector is not None:
+            terms = self._shared_terms(context.query_vector, row)
+            return f"matches the query on {', '.join(terms)}" if terms else None
         if group == "text_projects":
-            names = self._similar_projects(query, row)
+            names = self._similar_projects(context, row)
             return f"took part in similar projects: {', '.join(names)}" if names else None
         if group == "text_lead" and lead is not None:
-            lead_vector = index.org_vectors.row(lead)
-            terms = self._shared_terms(dense_row(lead_vector), row) if lead_vector is not None else []
+            lead_vector = index.org_vectors.dense(lead, self._text_dim())
+            terms = self._shared_terms(lead_vector, row) if lead_vector is not None else []
             return f"profile close to the lead's ({', '.join(terms)})" if terms else None
         if group == "shared_competencies":
-            wanted = set(query.competencies) or (set(index.organisation_at(lead).competencies) if lead is not None else set())
-            shared = sorted(set(org.competencies) & wanted)
-            labels = [COMPETENCY_LABELS.get(Competency(c), c) for c in shared if c in Competency.__members__]
+            wanted = set(query.competencies) or (set(lead_org.competencies) if lead_org else set())
+            labels = [COMPETENCY_LABELS[Competency(c)] for c in sorted(set(org.competencies) & wanted)
+                      if c in Competency.__members__]
             return f"shares competencies {', '.join(labels)}" if labels else None
         if group == "lead_network" and lead is not None:
-            return self._network_sentences(row, lead)
+            return self._network_sentence(row, lead)
+        if group == "ties_with_lead" and lead is not None:
+            said = [_TIE_WORDS[k] for k, w in index.ties_between(row, lead).items() if w > 0]
+            return "; ".join(said) if said else None
         if group == "popularity":
+            graph = index.graph
             count = int(graph.projects[row]) if row < graph.n else 0
             return f"active in {count} past project{'s' if count != 1 else ''}" if count else None
         if group == "same_country" and org.country:
             return f"same country as the lead ({org.country})"
-        if group == "kind_affinity" and lead is not None and org.kind:
-            lead_kind = index.organisation_at(lead).kind
-            if lead_kind:
-                return f"{_label(org.kind)}s often join consortia led by a {_label(lead_kind)}"
+        if group == "country_affinity" and lead_org and lead_org.country and org.country:
+            if lead_org.country != org.country:
+                return f"partners from {org.country} often join consortia led from {lead_org.country}"
             return None
-        if group == "country_affinity" and lead is not None and org.country:
-            lead_country = index.organisation_at(lead).country
-            if lead_country and lead_country != org.country:
-                return f"partners from {org.country} often join consortia led from {lead_country}"
-            return None
+        if group == "kind_affinity" and lead_org and lead_org.kind and org.kind:
+            return f"{_label(org.kind)}s often join consortia led by a {_label(lead_org.kind)}"
+        if group == "kind_text_affinity" and org.kind:
+            return f"{_label(org.kind)}s are frequent in projects like this one"
         if group == "required_kind" and org.kind:
             return f"{_label(org.kind)}, which the call requires"
         if group == "same_cluster":
             return "in the same cluster as the lead"
-        if group == "complementary_stages" and lead is not None:
-            missing = sorted(set(org.stages) - set(index.organisation_at(lead).stages),
-                             key=lambda s: list(ValueChainStage).index(s) if s in STAGE_BITS else 99)
+        if group == "complementary_stages" and lead_org:
+            order = list(ValueChainStage)
+            missing = sorted(set(org.stages) - set(lead_org.stages),
+                             key=lambda s: order.index(ValueChainStage(s)) if s in STAGE_BITS else len(order))
             return f"covers value-chain stages the lead lacks: {', '.join(map(_label, missing))}" if missing else None
         return None
 
+    def _network_sentence(self, row: int, lead: int) -> str | None:
+        """Past work with the lead, else partners in common, else nearness in the network."""
+        graph = self.index.graph
+        columns, counts = graph.neighbours(graph.count, lead)
+        position = np.searchsorted(columns, row)
+        if position < len(columns) and columns[position] == row:
+            shared = int(counts[position])
+            return f"worked with the lead on {shared} project{'s' if shared != 1 else ''}"
+        partners, _ = graph.neighbours(graph.count, row)
+        common = len(np.intersect1d(columns, partners, assume_unique=True))
+        if common:
+            return f"{common} common partner{'s' if common > 1 else ''} with the lead"
+        return "close to the lead's partners' partners" if len(columns) and len(partners) else None
+
     def _shared_terms(self, query_vector: np.ndarray, row: int, top: int = 3) -> list[str]:
         terms = self.index.text_model.terms()
-        org_vector = self.index.org_vectors.row(row)
-        if terms is None or org_vector is None:
+        if terms is None:
             return []
-        product = dense_row(org_vector) * query_vector
-        best = np.argsort(-product)[:top]
-        return [str(terms[i]) for i in best if product[i] > 0]
+        columns, values = self.index.org_vectors.entries(row)
+        weights = values * query_vector[columns]
+        best = np.argsort(-weights)[:top]
+        return [str(terms[columns[i]]) for i in best if weights[i] > 0]
 
-    def _similar_projects(self, query: Query, row: int, top: int = 2) -> list[str]:
-        index = self.index
-        query_vector = dense_row(index.text_model.transform([query.text]))
-        scored = []
-        for project_id in index.projects_of(row):
-            project = index.project(project_id)
-            vector = index.project_vector(project_id)
-            if project is None or vector is None:
-                continue
-            similarity = float(dense_row(vector) @ query_vector)
-            if similarity > 0:
-                scored.append((similarity, project.name or project.id))
-        return [name for _, name in sorted(scored, reverse=True)[:top]]
+    def _similar_projects(self, context: _Context, row: int, top: int = 2) -> list[str]:
+        graph, index = self.index.graph, self.index
+        if context.project_scores is None or row >= graph.n:
+            return []
+        projects = graph.memberships.indices[graph.memberships.indptr[row]:graph.memberships.indptr[row + 1]]
+        similarity = context.project_scores[projects]
+        best = projects[np.argsort(-similarity)[:top]]
+        names = []
+        for prow in best.tolist():
+            project = index.project(index.project_ids[prow])
+            if project is not None and context.project_scores[prow] > 0:
+                names.append(project.name or project.id)
+        return names
 
 
+def _top(score: np.ndarray, mask: np.ndarray, limit: int) -> np.ndarray:
+    candidates = np.flatnonzero(mask)
+    if len(candidates) > limit:
+        part = np.argpartition(-score[candidates], limit - 1)[:limit]
+        candidates = candidates[part]
+    # ties broken by row (arrival order), so equal inputs give equal rankings
+    return candidates[np.lexsort((candidates, -score[candidates]))]
+
+
+def _pad(values: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    out[: len(values)] = values[:n]
+    return out
+
+
+def _scatter(n: int, columns: np.ndarray, values: np.ndarray | float) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    out[columns] = values
+    return out
+
+
+def _dense(row: Any, n: int) -> np.ndarray:
+    row = row.tocsr()
+    out = np.zeros(n, dtype=np.float32)
+    out[row.indices] = row.data
+    return out
+
+
+_TIE_WORDS = {
+    TieKind.connection: "connected with the lead in the registry",
+    TieKind.accepted_interest: "accepted an expression of interest with the lead",
+    TieKind.b2b_follow_up: "followed up a B2B meeting with the lead",
+    TieKind.co_project: "has a joint project with the lead",
+}
 _REASON_GROUP = {
     "worked_with_lead": "lead_network",
     "recent_with_lead": "lead_network",
@@ -415,5 +476,5 @@ _REASON_GROUP = {
     "network_walk": "lead_network",
     "projects": "popularity",
     "recent_projects": "popularity",
-    **{name: "kind_prior" for name in KIND_FEATURES},
+    **{name: "kind_prior" for name in KIND_FEATURES},  # no sentence: a prior, not a reason
 }

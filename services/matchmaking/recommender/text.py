@@ -1,13 +1,15 @@
 """Text models: how query, organisation and project text become comparable vectors.
 
-The index only needs `fit`, `transform` (rows L2-normalised, so a dot product is a cosine) and,
+The index only needs `fit_transform`, `transform` (rows L2-normalised, so a dot product is a cosine) and,
 for readable reasons, the term behind each dimension. A sentence-embedding model fits the same
 protocol with a dense array and `terms() -> None`; TF-IDF is the default because profiles are
 short, multilingual and full of technical words that embeddings of this size blur.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,13 +28,34 @@ _OTHER_STOP_WORDS = frozenset(
     """.split()
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | _OTHER_STOP_WORDS
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+@lru_cache(maxsize=65_536)
+def _fold_fragment(fragment: str) -> str:
+    return fold(fragment)
+
+
+def fold_fast(text: str) -> str:
+    """`shared.text.fold`, same result, without its per-character Python loop over ASCII text.
+
+    After lower-casing the whole text (lower case depends on context: a final sigma), folding is
+    character-local (decompose, drop combining marks, a few ligatures), so folding only the
+    non-ASCII runs, each distinct run once, is equivalent; a profile built from 30 project texts
+    is folded in microseconds instead of milliseconds.
+    """
+    text = text.lower()
+    if text.isascii():
+        return text
+    return _NON_ASCII.sub(lambda m: _fold_fragment(m.group()), text)
 
 
 class TextModel(Protocol):
     @property
     def fitted(self) -> bool: ...
 
-    def fit(self, texts: Sequence[str]) -> None: ...
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        """Fit on the texts and return their vectors, as `transform` would after `fit`."""
 
     def transform(self, texts: Sequence[str]) -> Any:
         """(len(texts), dim) scipy CSR matrix or numpy array, rows L2-normalised (or zero)."""
@@ -46,7 +69,7 @@ class TfidfTextModel:
 
     def __init__(self, *, min_df: int = 1, max_features: int | None = 200_000) -> None:
         self._vectorizer = TfidfVectorizer(
-            preprocessor=fold,
+            preprocessor=fold_fast,
             token_pattern=r"(?u)\b[a-z0-9][a-z0-9]+\b",
             stop_words=sorted(STOP_WORDS),
             sublinear_tf=True,
@@ -61,12 +84,12 @@ class TfidfTextModel:
     def fitted(self) -> bool:
         return self._fitted
 
-    def fit(self, texts: Sequence[str]) -> None:
-        if not any(t.strip() for t in texts):
-            texts = ["placeholder"]  # an empty vocabulary is an error in scikit-learn, not an empty model
-        self._vectorizer.fit(texts)
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        # An empty vocabulary is an error in scikit-learn, not an empty model: seed it with a word.
+        matrix = self._vectorizer.fit_transform([*texts, "placeholder"]).tocsr()[: len(texts)]
         self._terms = self._vectorizer.get_feature_names_out()
         self._fitted = True
+        return matrix
 
     def transform(self, texts: Sequence[str]) -> Any:
         return self._vectorizer.transform(texts).tocsr()
