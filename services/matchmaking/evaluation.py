@@ -47,7 +47,7 @@ CORDIS_KINDS = {
 }
 # CORDIS files hospitals under HES, REC, PUB or OTH; their names say what they are.
 _HOSPITAL_WORDS = (
-    "hospital", "hopital", "hospitalier", "ziekenhuis", "klinik", "ospedal", "policlinico", "clinic",
+    "hospital", "hopital", "hopitaux", "hospices", "hospitalier", "ziekenhuis", "klinik", "ospedal", "policlinico", "clinic",
     "medical center", "medical centre", "medisch centrum", "sjukhus", "szpital", "hospitais", "sairaala",
     "ospedaliera", "kórház", "korhaz", "nemocnice", "rigshospital", "charite", "university medical",
 )

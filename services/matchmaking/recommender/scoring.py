@@ -104,7 +104,7 @@ HAND_WEIGHTS: dict[str, float] = {
 }
 DEFAULT_WEIGHTS: dict[str, float] = {name: 0.0 for name in FEATURES} | LEARNED_WEIGHTS | HAND_WEIGHTS
 
-MAX_REASONS = 4
+MAX_REASONS = 5
 _REASON_FLOOR = 0.05  # contributions smaller than this are not worth a sentence
 
 
@@ -117,6 +117,11 @@ def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 def _label(code: str) -> str:
     return code.replace("_", " ")
+
+
+def _plural(code: str) -> str:
+    label = _label(code)
+    return label[:-1] + "ies" if label.endswith("y") else label + "s"
 
 
 def _popcount(bits: np.ndarray) -> np.ndarray:
@@ -382,9 +387,9 @@ class Recommender:
                 return f"partners from {org.country} often join consortia led from {lead_org.country}"
             return None
         if group == "kind_affinity" and lead_org and lead_org.kind and org.kind:
-            return f"{_label(org.kind)}s often join consortia led by a {_label(lead_org.kind)}"
+            return f"{_plural(org.kind)} often join consortia led by a {_label(lead_org.kind)}"
         if group == "kind_text_affinity" and org.kind:
-            return f"{_label(org.kind)}s are frequent in projects like this one"
+            return f"{_plural(org.kind)} are frequent in projects like this one"
         if group == "required_kind" and org.kind:
             return f"{_label(org.kind)}, which the call requires"
         if group == "same_cluster":
