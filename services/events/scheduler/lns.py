@@ -149,6 +149,13 @@ class Lns:
                 if m not in chosen:
                     chosen[m] = None
                     frontier.extend(q for q in self.problem.parts[m] if q not in seen_people)
+        # Where tables are all taken, a better exchange may drop a light meeting of someone else:
+        # free a few of the lightest in each full slot too.
+        weight = self.problem.weight
+        for s in bits(self.plan.full):
+            members = sorted(self.plan.members[s], key=lambda m: (weight[m], self.rng.random()))
+            for m in members[:2]:
+                chosen[m] = None
         return list(chosen)
 
     def run(self, deadline: float, candidates: list[int], *, step_limit: float = 1.0) -> int:

@@ -1,7 +1,7 @@
 """`solve`: the pipeline that turns an Instance into the best Schedule it can find in time.
 
 1. The LP bound starts in a background thread (HiGHS; dual simplex on small models, PDLP on
-   large ones where simplex takes minutes), on the second core.
+   larger ones, where simplex takes seconds to minutes), on the second core.
 2. Meanwhile a scarcity-aware greedy and ejection-chain local search build the schedule (and
    first-come-first-served is kept as a floor: the result is never worse).
 3. While time remains and the schedule is below the bound: on small models one exact HiGHS MIP
@@ -27,8 +27,8 @@ from services.events.scheduler.plan import Plan, bits
 from services.events.scheduler.problem import Problem, compile_problem
 from services.events.scheduler.search import LocalSearch
 
-SIMPLEX_MAX_COLUMNS = 60_000     # above this, dual simplex is far slower than PDLP
-EXACT_MAX_COLUMNS = 30_000       # below this, one MIP over the whole model is worth a try
+SIMPLEX_MAX_COLUMNS = 10_000     # above this PDLP is faster, and its duals are useful when cut short
+EXACT_MAX_COLUMNS = 8_000        # below this, one MIP over the whole model is worth a try
 FINISH_SECONDS = 0.15            # reserved per run for gaps, tables, reasons
 
 
@@ -39,6 +39,7 @@ class Outcome:
     fcfs_value: int
     lp_seconds: float | None
     optimal: bool
+    progress: list[tuple[float, str, int]]   # (seconds since start, phase done, weight then)
 
 
 def solve(instance: Instance, time_limit: float, *, seed: int = 0) -> Schedule:
@@ -54,7 +55,8 @@ def optimise(problem: Problem, deadline: float, *, seed: int = 0) -> Outcome:
     budget = max(0.0, deadline - started)
     finish_at = deadline - min(FINISH_SECONDS + 0.02 * budget, 0.25 * budget)
     form = formulate(problem)
-    lp = LpBound(problem, form, time_limit=0.85 * (deadline - time.monotonic()),
+    # HiGHS checks its clock coarsely under PDLP: leave it room to stop before the deadline.
+    lp = LpBound(problem, form, time_limit=0.6 * (deadline - time.monotonic()),
                  solver="simplex" if len(form.cost) <= SIMPLEX_MAX_COLUMNS else "pdlp").start()
     exact_upper: int | None = None
 
@@ -65,22 +67,32 @@ def optimise(problem: Problem, deadline: float, *, seed: int = 0) -> Outcome:
             bounds.append(floor_bound(relaxation.bound))
         return min(bounds) if bounds else None
 
+    progress: list[tuple[float, str, int]] = []
+
+    def note(phase: str, value: int) -> None:
+        progress.append((round(time.monotonic() - started, 3), phase, value))
+
     fcfs = first_come_first_served(problem)
+    note("fcfs", fcfs.value)
     search = LocalSearch(greedy(problem), seed=seed)
+    note("greedy", search.plan.value)
     search.descend(finish_at)
     plan = search.best
+    note("local search", plan.value)
     if _below(plan, known_upper()) and time.monotonic() < finish_at and len(form.cost) <= EXACT_MAX_COLUMNS:
         everything = [m for m, mask in enumerate(problem.allowed) if mask]
         exact = resolve(plan, everything, 0.6 * (finish_at - time.monotonic()), seed=seed)
         if exact.optimal:
             exact_upper = floor_bound(exact.dual_bound)
+        note("exact mip" + (" (optimal)" if exact.optimal else ""), plan.value)
     lns = Lns(plan, seed=seed)
     while time.monotonic() < finish_at - 0.02 and _below(plan, known_upper()):
         relaxation = lp.wait(0.0)
         candidates = _lns_candidates(plan, form, relaxation.values if relaxation else None)
         if not candidates:
             break
-        lns.run(min(finish_at, time.monotonic() + 1.0), candidates)
+        if lns.run(min(finish_at, time.monotonic() + 1.0), candidates):
+            note("lns", plan.value)
 
     lp.wait(max(0.0, deadline - time.monotonic() - 0.05))
     upper = known_upper()
@@ -89,8 +101,9 @@ def optimise(problem: Problem, deadline: float, *, seed: int = 0) -> Outcome:
     if fcfs.value > plan.value:
         plan = fcfs
     Compactor(plan, seed=seed).run(deadline - 0.05)
+    note("gaps", plan.value)
     return Outcome(plan=plan, upper_bound=max(upper, plan.value), fcfs_value=fcfs.value,
-                   lp_seconds=lp.seconds, optimal=plan.value >= upper)
+                   lp_seconds=lp.seconds, optimal=plan.value >= upper, progress=progress)
 
 
 def _below(plan: Plan, upper: int | None) -> bool:
