@@ -170,7 +170,7 @@ class Opportunity(Aggregate):
 
     def _expect(self, action: str, *allowed: str) -> None:
         if self.status not in allowed:
-            raise Conflict(f"cannot {action} an opportunity that is {self.status}", status=self.status)
+            raise Conflict(f"cannot {action} an opportunity that is {self.status}", current_status=self.status)
 
     def _flags(self, duplicates: list[tuple[str, float]]) -> list[DomainEvent]:
         return [DuplicateFlagged(opportunity_id=self.id, duplicate_of=other, similarity=round(similarity, 3))
@@ -266,7 +266,7 @@ class Interest(Aggregate):
         if opportunity.status != "published" or opportunity.due(on):
             status = "expired" if opportunity.due(on) else opportunity.status
             raise Conflict(f"opportunity {opportunity.id} is {status}: only published opportunities take interest",
-                           status=status)
+                           current_status=status)
         if data.organisation_id == opportunity.organisation_id:
             raise InvalidInput.field("body.organisation_id", "an organisation cannot answer its own opportunity")
         if already:
@@ -276,7 +276,8 @@ class Interest(Aggregate):
 
     def _expect_pending(self, action: str) -> None:
         if self.status != "pending":
-            raise Conflict(f"cannot {action} an expression of interest that is {self.status}", status=self.status)
+            raise Conflict(f"cannot {action} an expression of interest that is {self.status}",
+                           current_status=self.status)
 
     def accept(self, opportunity: Opportunity) -> list[DomainEvent]:
         self._expect_pending("accept")
