@@ -318,6 +318,7 @@ async def recommend_partners(
     if organisation is not None and lead is not None and lead != organisation:
         raise InvalidInput.field("query.lead", "the organisation is the lead: leave lead out")
     lead_parameter = "organisation" if organisation is not None else "lead"
+    call_kinds: list[str] = []
     if opportunity is not None:
         found = await db.read(lambda conn: queries.get_opportunity(conn, opportunity, on=today))
         query = partners.opportunity_query(_found(found, "opportunity", opportunity), lead_id=lead, text=text,
@@ -325,10 +326,12 @@ async def recommend_partners(
     elif call is not None:
         found_call = _found(await db.read(lambda conn: queries.get_call(conn, call)), "funding call", call)
         query = partners.call_query(found_call, lead_id=lead, text=text, limit=limit)
+        call_kinds = found_call.required_kinds
     else:
         query = partners.Query(text=text or "", lead_id=organisation or lead, limit=limit)
     found_partners = await anyio.to_thread.run_sync(
-        lambda: partners.recommend(feed, query, lead_parameter=lead_parameter), limiter=limiter)
+        lambda: partners.recommend(feed, query, lead_parameter=lead_parameter, call_kinds=call_kinds),
+        limiter=limiter)
     return Recommendations(lead_organisation_id=query.lead_id, data=found_partners)
 
 

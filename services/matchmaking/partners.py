@@ -94,21 +94,33 @@ def call_query(call: CallPublic, *, lead_id: str | None, text: str | None, limit
     )
 
 
-def recommend(feed: IndexFeed, query: Query, *, lead_parameter: str = "lead") -> list[PartnerRecommendation]:
+def recommend(feed: IndexFeed, query: Query, *, lead_parameter: str = "lead",
+              call_kinds: Iterable[str] = ()) -> list[PartnerRecommendation]:
     """The recommender's answer with names; an unknown lead is a 404 naming `lead_parameter`."""
     with feed.lock:
         if query.lead_id is not None and (feed.profile(query.lead_id) is None
                                           or feed.organisation(query.lead_id) is None):
             raise NotFound(f"no organisation {query.lead_id} in the matchmaking index", parameter=lead_parameter)
         found = feed.recommender.recommend(query)
-        return [_public(feed, item) for item in found]
+        return [_public(feed, item, frozenset(call_kinds)) for item in found]
 
 
-def _public(feed: IndexFeed, item: Recommendation) -> PartnerRecommendation:
+def _public(feed: IndexFeed, item: Recommendation, call_kinds: frozenset[str]) -> PartnerRecommendation:
     profile = feed.profile(item.org_id)
     return PartnerRecommendation(organisation_id=item.org_id, name=profile.name if profile else item.org_id,
                                  kind=profile.kind if profile else None, country=profile.country if profile else None,
-                                 score=item.score, reasons=list(item.reasons))
+                                 score=item.score, reasons=_reasons(item.reasons, profile, call_kinds))
+
+
+def _reasons(reasons: Iterable[str], profile: Profile | None, call_kinds: frozenset[str]) -> list[str]:
+    """The engine's reasons; where the call asks for an SME (which the engine sees as a company), the
+    required-kind reason is said of SMEs only."""
+    if SME not in call_kinds or "company" in call_kinds:
+        return list(reasons)
+    engine_says = "company, which the call requires"
+    is_sme = profile is not None and _is(profile, SME)
+    return [("SME, which the call requires" if reason == engine_says else reason) for reason in reasons
+            if reason != engine_says or is_sme]
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,8 +142,16 @@ def _is(profile: Profile, kind: str) -> bool:
     return profile.kind == kind
 
 
-def _more(n: int, what: str, plural: str | None = None) -> str:
-    return f"one more {what}" if n == 1 else f"{n} more {plural or what + 's'}"
+def _plural(what: str) -> str:
+    return what[:-1] + "ies" if what.endswith("y") else what + "s"
+
+
+def _more(n: int, what: str) -> str:
+    return f"one more {what}" if n == 1 else f"{n} more {_plural(what)}"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what if n == 1 else _plural(what)}"
 
 
 @dataclass
@@ -164,25 +184,26 @@ class _Rules:
         call = self.call
         count = len(members)
         checks.append(RuleCheck(rule="min_partners", satisfied=count >= call.min_partners,
-                                detail=f"{count} participants, the lead included (at least {call.min_partners})"))
+                                detail=f"{_count(count, 'participant')}, the lead included "
+                                       f"(at least {call.min_partners})"))
         if count < call.min_partners:
             missing.append(f"{_more(call.min_partners - count, 'participant')} needed "
                            f"(has {count} of {call.min_partners})")
         countries = sorted({m.country for m in members if m.country and self.eligible(m)})
         checks.append(RuleCheck(rule="min_countries", satisfied=len(countries) >= call.min_countries,
-                                detail=f"{len(countries)} distinct countries: {', '.join(countries) or 'none'} "
-                                       f"(at least {call.min_countries})"))
+                                detail=f"{_count(len(countries), 'distinct country')}: "
+                                       f"{', '.join(countries) or 'none'} (at least {call.min_countries})"))
         if len(countries) < call.min_countries:
-            missing.append(f"{_more(call.min_countries - len(countries), 'country', 'countries')} needed "
+            missing.append(f"{_more(call.min_countries - len(countries), 'country')} needed "
                            f"(has {len(countries)} of {call.min_countries})")
         for kind, need in sorted(self.required.items()):
             having = [m.name for m in members if _is(m, kind)]
             ok = len(having) >= need
             checks.append(RuleCheck(rule=f"required_kind:{kind}", satisfied=ok,
-                                    detail=f"{len(having)} {_label(kind)} (at least {need})"
+                                    detail=f"{_count(len(having), _label(kind))} (at least {need})"
                                            + (f": {', '.join(having)}" if having else "")))
             if not ok:
-                text = f"no {_label(kind)} yet" if not having else (
+                text = f"no {_label(kind)} yet" + (f" ({need} needed)" if need > 1 else "") if not having else (
                     f"{_more(need - len(having), _label(kind))} needed (has {len(having)} of {need})")
                 if not any(_is(c.profile, kind) for c in pool):
                     text += f" (no eligible {_label(kind)} among the candidates)"
@@ -254,10 +275,11 @@ def propose_consortium(feed: IndexFeed, call: CallPublic, *, lead_id: str, size:
         base = [lead, *committed]
         query = call_query(call, lead_id=lead_id, text=text, limit=POOL,
                            exclude_ids={*partner_ids, *exclude_ids})
-        pool = _pool(feed, query)
+        call_kinds = frozenset(call.required_kinds)
+        pool = _pool(feed, query, call_kinds)
         unmet = [kind for kind in rules.required if not any(_is(m, kind) for m in base)]
         if any(not any(_is(c.profile, kind) for c in pool) for kind in unmet):
-            pool = _pool(feed, replace(query, limit=WIDE_POOL))
+            pool = _pool(feed, replace(query, limit=WIDE_POOL), call_kinds)
         base_stages = frozenset().union(*(_stages(feed, m.id) for m in base))
         chosen = _beam(rules, base, base_stages, pool, picks, frozenset(call.competencies)) if picks else []
         members: list[ConsortiumMember] = []
@@ -281,7 +303,7 @@ def _stages(feed: IndexFeed, organisation_id: str) -> frozenset[str]:
     return organisation.stages if organisation else frozenset()
 
 
-def _pool(feed: IndexFeed, query: Query) -> list[_Candidate]:
+def _pool(feed: IndexFeed, query: Query, call_kinds: frozenset[str]) -> list[_Candidate]:
     found = [item for item in feed.recommender.recommend(query) if feed.profile(item.org_id) is not None]
     if not found:
         return []
@@ -294,7 +316,8 @@ def _pool(feed: IndexFeed, query: Query) -> list[_Candidate]:
         profile = feed.profile(item.org_id)
         assert profile is not None
         pool.append(_Candidate(profile, float((item.score - low) / span) if span else 1.0, item.score,
-                               list(item.reasons), organisation.stages, organisation.competencies))
+                               _reasons(item.reasons, profile, call_kinds), organisation.stages,
+                               organisation.competencies))
     return pool
 
 
