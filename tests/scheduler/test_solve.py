@@ -8,6 +8,7 @@ import time
 import pytest
 
 from services.events.scheduler import check_schedule, parse_instance, solve
+from services.events.scheduler.bound import LpBound, degree_bound, floor_bound, formulate
 from services.events.scheduler.heuristics import first_come_first_served
 from services.events.scheduler.problem import compile_problem
 from services.events.scheduler.synthetic import brokerage_instance
@@ -40,6 +41,11 @@ def tiny_random(rng: random.Random) -> dict:
         size = 3 if rng.random() < 0.15 else 2
         data["meetings"].append({"id": f"m{i + 1}", "participants": [f"p{k + 1}" for k in rng.sample(range(n_people), size)],
                                  "priority": rng.randint(1, 3)})
+    away = {p["id"]: set(p["unavailable"]) for p in data["participants"]}
+    first = data["meetings"][0]
+    options = [s["id"] for s in data["slots"] if s["tables"] and not any(s["id"] in away[p] for p in first["participants"])]
+    if options and rng.random() < 0.5:
+        data["locked"] = [{"meeting": first["id"], "slot": rng.choice(options), "table": "T1"}]
     return data
 
 
@@ -47,8 +53,11 @@ def brute_force(data: dict) -> int:
     slot_ids = [s["id"] for s in data["slots"]]
     tables = {s["id"]: s["tables"] for s in data["slots"]}
     away = {p["id"]: set(p.get("unavailable", [])) for p in data["participants"]}
+    locked = {lock["meeting"]: lock["slot"] for lock in data.get("locked", [])}
     best = 0
     for choice in itertools.product([None, *slot_ids], repeat=len(data["meetings"])):
+        if any(choice[i] != locked.get(m["id"], choice[i]) for i, m in enumerate(data["meetings"])):
+            continue
         used, load, value = set(), dict.fromkeys(slot_ids, 0), 0
         for meeting, slot in zip(data["meetings"], choice):
             if slot is None:
@@ -199,3 +208,14 @@ def test_the_time_limit_is_kept() -> None:
     assert time.monotonic() - started < 3.5
     assert check_schedule(instance, schedule) == []
     assert schedule.objective >= first_come_first_served(compile_problem(instance)).value
+
+
+def test_every_bound_is_at_least_the_brute_force_optimum() -> None:
+    rng = random.Random(11)
+    for _ in range(40):
+        data = tiny_random(rng)
+        problem = compile_problem(parse_instance(data))
+        optimum = brute_force(data) - problem.locked_weight
+        lp = LpBound(formulate(problem), time_limit=5.0).start().wait()
+        assert floor_bound(lp.bound) >= optimum
+        assert floor_bound(degree_bound(problem)) >= optimum

@@ -51,7 +51,3 @@ def participant_demand(problem: Problem) -> list[int]:
             demand[p] += 1
     return demand
 
-
-def plan_columns(plan: Plan, column: dict[tuple[int, int], int]) -> list[int]:
-    return [column[m, s] for m, s in enumerate(plan.slot) if s >= 0]
-

@@ -1,7 +1,8 @@
 """`solve`: the pipeline that turns an Instance into the best Schedule it can find in time.
 
-1. The LP bound starts in a background thread (HiGHS; dual simplex on small models, PDLP on
-   larger ones, where simplex takes seconds to minutes), on the second core.
+1. A cheap bound (participants' free slots and the tables, priced) is known at once; the LP
+   bound starts in a background thread (HiGHS; dual simplex on small models, PDLP on larger
+   ones, where simplex takes seconds to minutes), on the second core.
 2. Meanwhile a scarcity-aware greedy and ejection-chain local search build the schedule (and
    first-come-first-served is kept as a floor: the result is never worse).
 3. While time remains and the schedule is below the bound: on small models one exact HiGHS MIP
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.events.scheduler.bound import LpBound, floor_bound, formulate
+from services.events.scheduler.bound import LpBound, degree_bound, floor_bound, formulate
 from services.events.scheduler.formats import Assignment, Instance, Schedule, Unscheduled
 from services.events.scheduler.gaps import Compactor
 from services.events.scheduler.heuristics import first_come_first_served, greedy
@@ -30,6 +31,7 @@ from services.events.scheduler.search import LocalSearch
 SIMPLEX_MAX_COLUMNS = 10_000     # above this PDLP is faster, and its duals are useful when cut short
 EXACT_MAX_COLUMNS = 8_000        # below this, one MIP over the whole model is worth a try
 FINISH_SECONDS = 0.15            # reserved per run for gaps, tables, reasons
+LP_SECONDS_PER_COLUMN = 1e-5     # PDLP needs about twice this on 2 busy cores
 
 
 @dataclass
@@ -53,24 +55,21 @@ def solve(instance: Instance, time_limit: float, *, seed: int = 0) -> Schedule:
 def optimise(problem: Problem, deadline: float, *, seed: int = 0) -> Outcome:
     started = time.monotonic()
     budget = max(0.0, deadline - started)
+    # Writing the schedule out (tables, reasons) takes time in proportion to the meetings.
+    deadline -= min(0.02 + 3e-5 * len(problem.instance.meetings), 0.2 * budget)
     finish_at = deadline - min(FINISH_SECONDS + 0.02 * budget, 0.25 * budget)
-    form = formulate(problem)
-    # HiGHS checks its clock coarsely under PDLP: leave it room to stop before the deadline.
-    lp = LpBound(problem, form, time_limit=0.6 * (deadline - time.monotonic()),
-                 solver="simplex" if len(form.cost) <= SIMPLEX_MAX_COLUMNS else "pdlp").start()
-    exact_upper: int | None = None
-
-    def known_upper() -> int | None:
-        relaxation = lp.wait(0.0)
-        bounds = [] if exact_upper is None else [exact_upper]
-        if relaxation is not None:
-            bounds.append(floor_bound(relaxation.bound))
-        return min(bounds) if bounds else None
-
     progress: list[tuple[float, str, int]] = []
 
     def note(phase: str, value: int) -> None:
         progress.append((round(time.monotonic() - started, 3), phase, value))
+
+    form = formulate(problem)
+    lp = _start_lp(form, deadline - time.monotonic())
+    bounds = [floor_bound(degree_bound(problem))]
+
+    def known_upper() -> int:
+        relaxation = lp.wait(0.0) if lp else None
+        return min(bounds + ([floor_bound(relaxation.bound)] if relaxation is not None else []))
 
     fcfs = first_come_first_served(problem)
     note("fcfs", fcfs.value)
@@ -79,35 +78,42 @@ def optimise(problem: Problem, deadline: float, *, seed: int = 0) -> Outcome:
     search.descend(finish_at)
     plan = search.best
     note("local search", plan.value)
-    if _below(plan, known_upper()) and time.monotonic() < finish_at and len(form.cost) <= EXACT_MAX_COLUMNS:
+    if plan.value < known_upper() and time.monotonic() < finish_at and len(form.cost) <= EXACT_MAX_COLUMNS:
         everything = [m for m, mask in enumerate(problem.allowed) if mask]
         exact = resolve(plan, everything, 0.6 * (finish_at - time.monotonic()), seed=seed)
         if exact.optimal:
-            exact_upper = floor_bound(exact.dual_bound)
+            bounds.append(floor_bound(exact.dual_bound))
         note("exact mip" + (" (optimal)" if exact.optimal else ""), plan.value)
     lns = Lns(plan, seed=seed)
-    while time.monotonic() < finish_at - 0.02 and _below(plan, known_upper()):
-        relaxation = lp.wait(0.0)
+    while time.monotonic() < finish_at - 0.02 and plan.value < known_upper():
+        relaxation = lp.wait(0.0) if lp else None
         candidates = _lns_candidates(plan, form, relaxation.values if relaxation else None)
         if not candidates:
             break
         if lns.run(min(finish_at, time.monotonic() + 1.0), candidates):
             note("lns", plan.value)
 
-    lp.wait(max(0.0, deadline - time.monotonic() - 0.05))
-    upper = known_upper()
-    if upper is None:
-        upper = sum(problem.weight)     # the LP did not finish: only the trivial bound is proven
     if fcfs.value > plan.value:
         plan = fcfs
     Compactor(plan, seed=seed).run(deadline - 0.05)
     note("gaps", plan.value)
+    if lp:
+        # HiGHS cannot be stopped from outside under PDLP; its own time limit ends it, and it
+        # must not outlive the call (the interpreter aborts at exit over a running solve).
+        lp.wait()
+    upper = known_upper()
     return Outcome(plan=plan, upper_bound=max(upper, plan.value), fcfs_value=fcfs.value,
-                   lp_seconds=lp.seconds, optimal=plan.value >= upper, progress=progress)
+                   lp_seconds=lp.seconds if lp else None, optimal=plan.value >= upper, progress=progress)
 
 
-def _below(plan: Plan, upper: int | None) -> bool:
-    return upper is None or plan.value < upper
+def _start_lp(form, remaining: float) -> LpBound | None:
+    """The LP in the background, given 60% of the time left (HiGHS checks its clock coarsely
+    under PDLP); not at all when that is too short to be worth it."""
+    limit = 0.6 * remaining
+    if limit < LP_SECONDS_PER_COLUMN * len(form.cost):
+        return None
+    solver = "simplex" if len(form.cost) <= SIMPLEX_MAX_COLUMNS else "pdlp"
+    return LpBound(form, time_limit=limit, solver=solver).start()
 
 
 def _lns_candidates(plan: Plan, form, values: np.ndarray | None) -> list[int]:
@@ -138,7 +144,7 @@ def to_schedule(problem: Problem, outcome: Outcome) -> Schedule:
     rows.sort()
     assignments = [Assignment(meeting=mid, slot=slot_ids[s], table=f"T{t}") for s, t, mid in rows]
     unscheduled = [
-        Unscheduled(meeting=instance.meetings[problem.meetings[m]].id, reason=reason(plan, m))
+        Unscheduled(meeting=instance.meetings[problem.meetings[m]].id, reason=reason(plan, m, slot_ids))
         for m, s in enumerate(plan.slot) if s < 0
     ]
     return Schedule(
@@ -148,12 +154,11 @@ def to_schedule(problem: Problem, outcome: Outcome) -> Schedule:
     )
 
 
-def reason(plan: Plan, m: int) -> str:
+def reason(plan: Plan, m: int, slot_ids: list[str]) -> str:
     """Why meeting m cannot be added to this plan as it stands."""
     problem, instance = plan.problem, plan.problem.instance
     parts = problem.parts[m]
     names = [instance.participants[p].id for p in parts]
-    slot_ids = [instance.slots[pos].id for pos in problem.slot_order]
     if not slot_ids:
         return "the event has no slots"
     common = problem.all_slots
