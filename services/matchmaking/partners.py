@@ -39,7 +39,7 @@ from services.matchmaking.models import (
     PartnerRecommendation,
     RuleCheck,
 )
-from services.matchmaking.recommender import Query, Recommendation
+from services.matchmaking.recommender import Query, Recommendation, TfidfTextModel
 from shared.errors import InvalidInput, NotFound
 from shared.text import fold
 
@@ -345,7 +345,7 @@ def suggest_meetings(feed: IndexFeed, me: dict[str, Any], cards: Sequence[dict[s
         return []
     with feed.lock:
         org_scores, org_reasons = _organisation_scores(feed, me, {card["organisation_id"] for card in others})
-        matches = _mutual_text(feed, me, others)
+    matches = _mutual_text(me, others)
     mine = _keywords(me.get("keywords") or [])
     suggestions = []
     for card, (answers_me, answers_them, terms_me, terms_them) in zip(others, matches, strict=True):
@@ -381,23 +381,26 @@ def _organisation_scores(feed: IndexFeed, me: dict[str, Any], organisations: set
         return {}, {}
     scores = np.array([item.score for item in found])
     low, span = scores.min(), scores.max() - scores.min()
+    # The engine speaks of "the lead": here the lead is the participant's own organisation.
     return ({item.org_id: float((item.score - low) / span) if span else 1.0 for item in found},
-            {item.org_id: list(item.reasons) for item in found})
+            {item.org_id: [reason.replace("the lead's", "yours").replace("the lead", "you") for reason in item.reasons]
+             for item in found})
 
 
-def _mutual_text(feed: IndexFeed, me: dict[str, Any], others: Sequence[dict[str, Any]],
+def _mutual_text(me: dict[str, Any], others: Sequence[dict[str, Any]],
                  ) -> list[tuple[float, float, list[str], list[str]]]:
-    """Per other participant: (their offer . my seek, my offer . their seek, and the words behind each)."""
-    feed.index.refresh()
-    model = feed.index.text_model
-    if not model.fitted:
-        return [(0.0, 0.0, [], []) for _ in others]
+    """Per other participant: (their offer . my seek, my offer . their seek, and the words behind each).
+
+    The words are the event's own: a TF-IDF model fitted on this event's profiles, so that a word
+    no organisation profile uses (the index's vocabulary) still counts between two participants.
+    """
     seek = _text(me.get("seek"), me.get("keywords"))
     offer = _text(me.get("offer"), me.get("keywords"))
     texts = [seek, offer]
     for card in others:
         texts += [_text(card.get("offer"), card.get("keywords")), _text(card.get("seek"), card.get("keywords"))]
-    vectors = model.transform(texts)
+    model = TfidfTextModel()
+    vectors = model.fit_transform(texts)
     dense = vectors.toarray() if hasattr(vectors, "toarray") else np.asarray(vectors)
     terms = model.terms()
     out = []

@@ -134,9 +134,9 @@ def free_socket() -> socket.socket:
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
+def serving(app: FastAPI, *, lifespan: str = "off") -> Iterator[str]:
     """`app` in uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    server = ThreadServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = ThreadServer(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     sock = free_socket()
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import MetaData, select
 
 from services.matchmaking import domain
 from services.matchmaking.projections import PROJECTORS, TABLES
@@ -170,3 +172,16 @@ async def test_bad_input_names_the_field(registry: Registry, matchmaking: Matchm
     assert problem(await mm.get(f"/v1/opportunities/{unknown}"), 404)["detail"] == f"opportunity {unknown} not found"
     problem(await mm.post(f"/v1/opportunities/{unknown}/submit"), 404)
     problem(await mm.get(f"/v1/interests/{unknown}"), 404)
+
+
+def test_migration_creates_exactly_the_matchmaking_tables(store: Store) -> None:
+    ours = MetaData()
+    for table in TABLES:
+        table.to_metadata(ours)
+    names = {table.name for table in TABLES}
+    with store.db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = [d for d in compare_metadata(context, ours)
+                       if not (d[0] == "remove_table" and d[1].name not in names)
+                       and not (d[0] == "remove_index" and d[1].table.name not in names)]
+    assert differences == []
