@@ -22,14 +22,6 @@ class Plan:
         self.members: list[set[int]] = [set() for _ in range(self.n)]
         self.value = 0
 
-    def copy(self) -> Plan:
-        other = Plan.__new__(Plan)
-        other.problem, other.n, other.all_full = self.problem, self.n, self.all_full
-        other.slot, other.busy, other.load = list(self.slot), list(self.busy), list(self.load)
-        other.full, other.at, other.value = self.full, dict(self.at), self.value
-        other.members = [set(ms) for ms in self.members]
-        return other
-
     def fits(self, m: int) -> int:
         mask = self.problem.allowed[m] & ~self.full
         for p in self.problem.parts[m]:
@@ -61,29 +53,13 @@ class Plan:
         self.value -= self.problem.weight[m]
         return s
 
-    def assign(self, slots: list[int]) -> None:
-        """Replace the whole plan by `slots` (one per meeting, -1 = unscheduled)."""
-        for m, s in enumerate(self.slot):
-            if s >= 0:
-                self.remove(m)
-        for m, s in enumerate(slots):
-            if s >= 0:
-                self.place(m, s)
-
-    def fill(self, order: list[int] | None = None) -> int:
-        """Insert every unscheduled meeting that fits somewhere (earliest slot); return how many."""
-        placed = 0
-        for m in order if order is not None else range(len(self.slot)):
+    def fill(self) -> None:
+        """Insert every unscheduled meeting, in order, in the earliest slot where it fits."""
+        for m in range(len(self.slot)):
             if self.slot[m] < 0:
                 mask = self.fits(m)
                 if mask:
                     self.place(m, (mask & -mask).bit_length() - 1)
-                    placed += 1
-        return placed
-
-
-def lowest(mask: int) -> int:
-    return (mask & -mask).bit_length() - 1
 
 
 def bits(mask: int):

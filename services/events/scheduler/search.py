@@ -1,10 +1,11 @@
-"""Local search on a Plan: insert unscheduled meetings by ejection chains, then ruin and recreate.
+"""Local search on a Plan: insert unscheduled meetings by ejection chains.
 
 An insertion puts meeting m in slot s and moves the meetings in its way (a participant's meeting
 there, or one meeting if the slot's tables are full) to other slots, each possibly pushing one
 more meeting along (a chain, as in Kempe chains for colouring). Meetings that cannot be moved
-are dropped; the move is kept when it gains weight. Every change goes through a journal so a
-losing attempt is undone exactly.
+are dropped (or, failing a move, take the place of a lighter meeting, which is dropped); the
+insertion is kept when it gains weight. Every change goes through a journal so a losing attempt
+is undone exactly.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ class LocalSearch:
         self.rng = random.Random(seed)
         self.depth = depth
         self.journal: list[tuple[int, int]] = []   # (meeting, slot before the change)
-        self.best = plan.copy()
 
     # journalled edits -------------------------------------------------------------------------
 
@@ -108,30 +108,37 @@ class LocalSearch:
             self._place(c, best_slot)
         return best
 
-    def insert(self, m: int, *, accept_equal: bool = False) -> int:
-        """Try to schedule m; keep the best change if it gains weight (or ties, if asked)."""
+    def insert(self, m: int) -> int:
+        """Try to schedule m; keep the best change found if it gains weight; return the gain."""
         plan, weight = self.plan, self.problem.weight
         mask = plan.fits(m)
         if mask:
             self._place(m, self._pick(m, mask))
             self.journal.clear()
             return weight[m]
-        best_gain, best_slot = None, -1
+        mark = len(self.journal)
+        best_gain, best_slot, best_state = 0, -1, None
         options = list(bits(self.problem.allowed[m]))
         self.rng.shuffle(options)
-        floor = 0 if accept_equal else 1
         for s in options:
-            gain = self._try_slot(m, s, floor=floor)
-            if gain is not None and (best_gain is None or gain > best_gain):
-                best_gain, best_slot = gain, s
+            state = self.rng.getstate()
+            gain = self._try_slot(m, s)
+            if gain is not None and gain > best_gain:
+                best_gain, best_slot, best_state = gain, s, state
                 if gain == weight[m]:
                     break
-        if best_gain is None or best_gain < 0 or (best_gain == 0 and not accept_equal):
+        if best_slot < 0:
             self.journal.clear()
             return 0
+        # Replay the best attempt with the same random draws; should the replay still come out
+        # differently (set order), never keep a loss.
+        self.rng.setstate(best_state)
         gain = self._try_slot(m, best_slot, keep=True)
+        if gain is None or gain <= 0:
+            self._undo(mark)
+            gain = 0
         self.journal.clear()
-        return gain or 0
+        return gain
 
     def _try_slot(self, m: int, s: int, keep: bool = False, floor: int = 1) -> int | None:
         plan, problem = self.plan, self.problem
@@ -178,7 +185,7 @@ class LocalSearch:
     def unscheduled(self) -> list[int]:
         return [m for m, s in enumerate(self.plan.slot) if s < 0 and self.problem.allowed[m]]
 
-    def descend(self, deadline: float, *, accept_equal: bool = False) -> int:
+    def descend(self, deadline: float) -> int:
         """Passes of insertions over the unscheduled meetings until one gains nothing."""
         total = 0
         weight = self.problem.weight
@@ -191,13 +198,8 @@ class LocalSearch:
                 if i % 64 == 0 and time.monotonic() >= deadline:
                     break
                 if self.plan.slot[m] < 0:
-                    gained += self.insert(m, accept_equal=accept_equal)
+                    gained += self.insert(m)
             total += gained
             if gained <= 0:
                 break
-        self._keep_best()
         return total
-
-    def _keep_best(self) -> None:
-        if self.plan.value > self.best.value:
-            self.best = self.plan.copy()

@@ -76,7 +76,7 @@ def optimise(problem: Problem, deadline: float, *, seed: int = 0) -> Outcome:
     search = LocalSearch(greedy(problem), seed=seed)
     note("greedy", search.plan.value)
     search.descend(finish_at)
-    plan = search.best
+    plan = search.plan
     note("local search", plan.value)
     if plan.value < known_upper() and time.monotonic() < finish_at and len(form.cost) <= EXACT_MAX_COLUMNS:
         everything = [m for m, mask in enumerate(problem.allowed) if mask]
