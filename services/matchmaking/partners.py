@@ -14,9 +14,9 @@ search (width BEAM) over the recommender's candidates for the call, maximising
 where a rule unit is one required partner found, one distinct country up to the minimum, one
 participant up to the minimum; fit is the recommender's score rescaled to [0, 1] over the
 candidates; complementarity counts the value-chain stages, call competencies and organisation
-kinds the members cover together. With RULE_WEIGHT above the largest possible fit of a member,
-meeting a rule always beats a better fit, and among consortia that meet the same rules the
-better-fitting, more complementary one wins. Greedy is a beam of width 1; a wider beam recovers
+kinds the members cover together. With RULE_WEIGHT well above what fit and complementarity one
+member can bring, meeting a rule beats a better fit, and among consortia that meet the same rules
+the better-fitting, more complementary one wins. Greedy is a beam of width 1; a wider beam recovers
 when the first pick (a strong partner from a country already in) blocks a rule later.
 """
 from __future__ import annotations
@@ -44,9 +44,9 @@ from shared.errors import InvalidInput, NotFound
 from shared.text import fold
 
 BEAM = 6
-RULE_WEIGHT = 3.0
-POOL = 60  # candidates the beam chooses from; widened once when a required kind is not among them
-WIDE_POOL = 500
+RULE_WEIGHT = 5.0
+POOL = 60  # candidates the beam chooses from, plus KIND_POOL of each required kind not among them
+KIND_POOL = 10
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,11 +275,8 @@ def propose_consortium(feed: IndexFeed, call: CallPublic, *, lead_id: str, size:
         base = [lead, *committed]
         query = call_query(call, lead_id=lead_id, text=text, limit=POOL,
                            exclude_ids={*partner_ids, *exclude_ids})
-        call_kinds = frozenset(call.required_kinds)
-        pool = _pool(feed, query, call_kinds)
         unmet = [kind for kind in rules.required if not any(_is(m, kind) for m in base)]
-        if any(not any(_is(c.profile, kind) for c in pool) for kind in unmet):
-            pool = _pool(feed, replace(query, limit=WIDE_POOL), call_kinds)
+        pool = _pool(feed, query, frozenset(call.required_kinds), unmet)
         base_stages = frozenset().union(*(_stages(feed, m.id) for m in base))
         chosen = _beam(rules, base, base_stages, pool, picks, frozenset(call.competencies)) if picks else []
         members: list[ConsortiumMember] = []
@@ -303,18 +300,28 @@ def _stages(feed: IndexFeed, organisation_id: str) -> frozenset[str]:
     return organisation.stages if organisation else frozenset()
 
 
-def _pool(feed: IndexFeed, query: Query, call_kinds: frozenset[str]) -> list[_Candidate]:
-    found = [item for item in feed.recommender.recommend(query) if feed.profile(item.org_id) is not None]
+def _pool(feed: IndexFeed, query: Query, call_kinds: frozenset[str], unmet: Sequence[str]) -> list[_Candidate]:
+    """The best candidates for the call, and the best few of each unmet required kind: a kind the
+    engine ranks low (few past projects, a small prior) must still reach the beam."""
+    profiles = {o.id: p for o in feed.index.organisations() if (p := feed.profile(o.id)) is not None}
+    found = {item.org_id: item for item in feed.recommender.recommend(query) if item.org_id in profiles}
+    for kind in unmet:
+        if any(_is(profiles[org_id], kind) for org_id in found):
+            continue
+        others = {org_id for org_id, profile in profiles.items() if not _is(profile, kind)}
+        only_kind = replace(query, exclude_ids=query.exclude_ids | others, limit=KIND_POOL)
+        for item in feed.recommender.recommend(only_kind):
+            if item.org_id in profiles:
+                found.setdefault(item.org_id, item)
     if not found:
         return []
-    scores = np.array([item.score for item in found])
+    # Scores of one query (the exclusions aside) are comparable: rescale them together.
+    scores = np.array([item.score for item in found.values()])
     low, span = scores.min(), scores.max() - scores.min()
     pool = []
-    for item in found:
-        organisation = feed.organisation(item.org_id)
+    for item in sorted(found.values(), key=lambda item: -item.score):
+        organisation, profile = feed.organisation(item.org_id), profiles[item.org_id]
         assert organisation is not None
-        profile = feed.profile(item.org_id)
-        assert profile is not None
         pool.append(_Candidate(profile, float((item.score - low) / span) if span else 1.0, item.score,
                                _reasons(item.reasons, profile, call_kinds), organisation.stages,
                                organisation.competencies))
