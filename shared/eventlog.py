@@ -200,8 +200,6 @@ def to_timestamp_text(moment: datetime) -> str:
 
 _COLUMNS = ("position, stream_id, stream_type, version, event_type, schema_version, data, "
             "metadata, actor, tenant, recorded_at, prev_hash, hash")
-
-
 _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
 _COLUMN_TYPES = ("bigint", "text", "text", "integer", "text", "integer", "text", "text", "text", "text", "text",
                  "text", "text")
