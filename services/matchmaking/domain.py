@@ -184,8 +184,11 @@ class Opportunity(Aggregate):
         self._expect("change", "draft")
         return [OpportunityUpdated(opportunity_id=self.id, changes=changes), *self._flags(duplicates)] if changes else []
 
-    def submit(self, *, duplicates: list[tuple[str, float]]) -> list[DomainEvent]:
+    def submit(self, *, on: date, duplicates: list[tuple[str, float]]) -> list[DomainEvent]:
         self._expect("submit", "draft")
+        if self.deadline is not None and self.deadline < on:
+            raise Conflict(f"its deadline {self.deadline} has passed: set a new one first",
+                           deadline=str(self.deadline))
         return [OpportunitySubmitted(opportunity_id=self.id), *self._flags(duplicates)]
 
     def reject(self, reviewer: str, reason: str) -> list[DomainEvent]:
@@ -212,7 +215,7 @@ class Opportunity(Aggregate):
 
     def renew(self, data: RenewRequest, *, on: date) -> list[DomainEvent]:
         self._expect("renew", "published", "expired")
-        deadline = data.deadline if "deadline" in data.model_fields_set else None
+        deadline = data.deadline
         if deadline is not None and deadline < on:
             raise InvalidInput.field("body.deadline", "must not be in the past")
         return [OpportunityRenewed(opportunity_id=self.id, on=on, deadline=deadline,
@@ -443,7 +446,7 @@ def submit_opportunity(conn: Connection, log: EventLog, opportunity_id: str, met
                        expected_version: int | None = None) -> OpportunityPublic:
     opportunity = Opportunity.load(conn, log, opportunity_id).found(expected_version)
     duplicates = _duplicates(conn, opportunity_id, opportunity.fields, on)
-    opportunity.save(conn, log, opportunity.submit(duplicates=duplicates), metadata)
+    opportunity.save(conn, log, opportunity.submit(on=on, duplicates=duplicates), metadata)
     return _opportunity(conn, opportunity_id, on)
 
 
