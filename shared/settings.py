@@ -20,3 +20,12 @@ class CommonSettings(BaseSettings):
     registry_url: str = "http://127.0.0.1:8001"
     events_url: str = "http://127.0.0.1:8002"
     matchmaking_url: str = "http://127.0.0.1:8003"
+    # Bounded writes (shared/idempotency.py, shared/ratelimit.py).
+    idempotency_ttl_hours: float = Field(default=24, gt=0, description="How long an Idempotency-Key is kept")
+    rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per client and minute; 0 = off")
+    rate_limit_burst: int | None = Field(default=None, ge=1, description="Bucket size; default: one minute's worth")
+    cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS; empty = none")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
