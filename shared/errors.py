@@ -1,6 +1,8 @@
 """Domain errors carry their HTTP status; one set of handlers renders RFC 9457 problem+json.
 
 DomainError
+ ├── Unauthorized             401   (no or bad credentials; carries WWW-Authenticate)
+ ├── Forbidden                403   (authenticated, but not allowed)
  ├── NotFound                 404
  ├── Conflict                 409   (ConcurrencyError lives in shared.eventlog)
  ├── PreconditionFailed       412   (stale If-Match)
@@ -37,6 +39,20 @@ class DomainError(Exception):
             "detail": self.detail,
             **self.extensions,
         }
+
+
+class Unauthorized(DomainError):
+    status, title, type_slug = 401, "Unauthorized", "unauthorized"
+
+    def __init__(self, detail: str, *, error: str | None = None) -> None:
+        super().__init__(detail)
+        # RFC 6750 §3: a challenge always; `error` only when credentials were sent and refused.
+        challenge = 'Bearer realm="clusterhub"' + (f', error="{error}"' if error else "")
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(DomainError):
+    status, title, type_slug = 403, "Forbidden", "forbidden"
 
 
 class NotFound(DomainError):
@@ -84,8 +100,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.extensions["retry_after"])} if "retry_after" in exc.extensions else None
-        return problem_response(exc.status, exc.problem(), headers)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if "retry_after" in exc.extensions:
+            headers["Retry-After"] = str(exc.extensions["retry_after"])
+        return problem_response(exc.status, exc.problem(), headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
