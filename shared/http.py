@@ -17,6 +17,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import CurrentPrincipal
 from shared.db import Database
 from shared.errors import (
     InvalidInput,
@@ -26,6 +27,8 @@ from shared.errors import (
     problem_response,
 )
 from shared.eventlog import Metadata
+from shared.idempotency import IdempotencyKeys, IdempotencyMiddleware
+from shared.limits import install_limits
 from shared.migrate import pending
 from shared.settings import CommonSettings
 
@@ -117,13 +120,13 @@ class BodySizeLimitMiddleware:
 
 def _metadata(
     request: Request,
-    x_actor: Annotated[str | None, Header(max_length=200, description="Who acts (until authentication)")] = None,
-    x_cluster: Annotated[str | None, Header(max_length=100, description="The cluster (tenant) acted for")] = None,
+    principal: CurrentPrincipal,
     x_causation_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> Metadata:
+    # Who acts and for which tenant come from the verified token only, never from a header.
     return Metadata(
-        actor=x_actor or "anonymous",
-        tenant=x_cluster,
+        actor=principal.subject,
+        tenant=principal.cluster,
         service=getattr(request.app.state, "service", None),
         request_id=getattr(request.state, "request_id", None),
         correlation_id=getattr(request.state, "correlation_id", None),
@@ -205,7 +208,10 @@ def service_app(title: str, service: str, settings: CommonSettings, db: Database
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.settings, app.state.db, app.state.service = settings, db, service
     install_problem_handlers(app)
+    app.state.idempotency = IdempotencyKeys(db, service, ttl_hours=settings.idempotency_ttl_hours)
+    app.add_middleware(IdempotencyMiddleware, keys=app.state.idempotency)  # inside the body limit
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, path_limits=body_limits)
+    install_limits(app, settings)  # rate limits and CORS, before the body is read
     app.add_middleware(RequestContextMiddleware)  # outermost: even a 413 carries the ids
     app.include_router(health)
     return app
