@@ -165,6 +165,12 @@ class Graph:
     kind_lift: np.ndarray  # (kinds+1) x (kinds+1): log lift of member kind given coordinator kind
     country_lift: np.ndarray  # countries x countries, same for countries
 
+    def projects_of(self, row: int) -> np.ndarray:
+        """Project rows the organisation took part in."""
+        if row >= self.n:
+            return np.zeros(0, dtype=np.int32)
+        return self.memberships.indices[self.memberships.indptr[row]:self.memberships.indptr[row + 1]]
+
     def neighbours(self, matrix: sp.csr_matrix, row: int) -> tuple[np.ndarray, np.ndarray]:
         if row >= self.n:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)

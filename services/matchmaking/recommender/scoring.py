@@ -11,7 +11,8 @@ Features (all 0 when their input is missing: no text, no lead, no projects):
 - text_projects: log(1 + sum of cosines of the query with each past project the org was in).
 - text_lead: cosine of the lead's profile and the organisation's.
 - shared_competencies: competencies in common with the query's (else the lead's).
-- worked_with_lead: log(1 + projects shared with the lead).
+- worked_with_lead: log(1 + projects shared with the lead); partner_of_lead: 1 if any.
+- similar_with_lead: log(1 + 10 x sum of cosines of the query with the projects shared with the lead).
 - recent_with_lead: the same, each project weighted 0.5 ** (age / half-life).
 - led_with_lead: log(1 + decayed shared projects that the lead or the org coordinated).
 - ties_with_lead: log(1 + registry connections, accepted interests, B2B follow-ups with the lead).
@@ -52,6 +53,8 @@ FEATURES: tuple[str, ...] = (
     "text_lead",
     "shared_competencies",
     "worked_with_lead",
+    "similar_with_lead",
+    "partner_of_lead",
     "recent_with_lead",
     "led_with_lead",
     "ties_with_lead",
@@ -199,6 +202,15 @@ class Recommender:
             prior = np.bincount(kinds, weights=graph.projects, minlength=UNKNOWN_KIND + 1) + 1.0
             lift = np.log((by_kind / by_kind.sum()) / (prior / prior.sum())).astype(np.float32)
             out["kind_text_affinity"] = lift[index.kind_codes]
+        lead = context.lead
+        if lead is not None and lead < graph.n:
+            lead_projects = graph.projects_of(lead)
+            with_lead = np.zeros_like(project_scores)
+            with_lead[lead_projects] = project_scores[lead_projects]
+            similar = _pad(graph.memberships @ with_lead, n)
+            similar[lead] = 0.0
+            if similar.any():
+                out["similar_with_lead"] = np.log1p(10.0 * similar)
 
     def _lead_features(self, context: _Context, n: int) -> None:
         index, graph, out = self.index, self.index.graph, context.features
@@ -212,6 +224,9 @@ class Recommender:
             columns, values = graph.neighbours(matrix, lead)
             if len(columns):
                 out[name] = np.log1p(_scatter(n, columns, values))
+        columns, values = graph.neighbours(graph.count, lead)
+        if len(columns):
+            out["partner_of_lead"] = _scatter(n, columns, 1.0)
         columns, values = graph.neighbours(graph.recent, lead)
         if len(columns):
             start = sp.csr_matrix((values * graph.aa_weight[columns], (np.zeros_like(columns), columns)),
@@ -428,7 +443,7 @@ class Recommender:
         graph, index = self.index.graph, self.index
         if context.project_scores is None or row >= graph.n:
             return []
-        projects = graph.memberships.indices[graph.memberships.indptr[row]:graph.memberships.indptr[row + 1]]
+        projects = graph.projects_of(row)
         similarity = context.project_scores[projects]
         best = projects[np.argsort(-similarity)[:top]]
         names = []
@@ -476,6 +491,8 @@ _TIE_WORDS = {
 _REASON_GROUP = {
     "worked_with_lead": "lead_network",
     "recent_with_lead": "lead_network",
+    "partner_of_lead": "lead_network",
+    "similar_with_lead": "lead_network",
     "led_with_lead": "lead_network",
     "common_partners": "lead_network",
     "network_walk": "lead_network",
