@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Known to everyone who reads this file: fine on a laptop, refused in production.
@@ -20,7 +20,14 @@ class CommonSettings(BaseSettings):
     database_url: str = Field(default="sqlite:///./var/clusterhub.db", description="SQLite file or PostgreSQL URL")
     db_pool_size: int = 10
     log_level: str = "INFO"
-    log_json: bool = False
+    log_json: bool = Field(default=False, description="One JSON object per log line; on by default in production")
+    # Observability (shared/observability.py, shared/tracing.py).
+    access_log: bool = Field(default=True, description="One log line per request (health probes and scrapes excepted)")
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("CLUSTERHUB_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector URL (e.g. http://otel-collector:4318); no tracing without it")
+    ready_max_lag: int = Field(default=1000, ge=0,
+                               description="/readyz fails while a catch-up consumer is more events behind the log")
     registry_url: str = "http://127.0.0.1:8001"
     events_url: str = "http://127.0.0.1:8002"
     matchmaking_url: str = "http://127.0.0.1:8003"
@@ -58,6 +65,13 @@ class CommonSettings(BaseSettings):
         if len(set(kids)) != len(kids):
             raise ValueError("two signing keys share a kid")
         return keys
+
+    @model_validator(mode="after")
+    def _json_logs_in_production(self) -> "CommonSettings":
+        # A log collector wants JSON lines; an explicit CLUSTERHUB_LOG_JSON=false still wins.
+        if self.environment == "production" and "log_json" not in self.model_fields_set:
+            self.log_json = True
+        return self
 
     @model_validator(mode="after")
     def _no_development_key_in_production(self) -> "CommonSettings":
