@@ -31,7 +31,7 @@ from shared.errors import Forbidden, Unauthorized
 from shared.settings import CommonSettings
 
 __all__ = ["ANONYMOUS", "CLUSTER_MANAGER", "MEMBER", "PARTNER_CLUSTER", "PLATFORM_ADMIN", "ROLES", "Anyone",
-           "Principal", "Tokens", "allow", "authenticate", "check_claims"]
+           "Principal", "Tokens", "allow", "authenticate", "check_claims", "tokens_of"]
 
 PLATFORM_ADMIN = "platform_admin"
 CLUSTER_MANAGER = "cluster_manager"
@@ -179,7 +179,8 @@ class Tokens:
 _bearer = HTTPBearer(auto_error=False, description="A token from `POST /v1/auth/token` or `clusterhub tokens create`")
 
 
-def _tokens(request: Request) -> Tokens:
+def tokens_of(request: Request) -> Tokens:
+    """The app's token issuer and verifier, made from its settings on first use."""
     tokens: Tokens | None = getattr(request.app.state, "tokens", None)
     if tokens is None:
         tokens = request.app.state.tokens = Tokens.from_settings(request.app.state.settings)
@@ -188,14 +189,14 @@ def _tokens(request: Request) -> Tokens:
 
 def authenticate(request: Request, _: Annotated[Any, Depends(_bearer)] = None) -> Principal:
     """The caller: anonymous without an Authorization header, else the bearer token's principal."""
-    header = request.headers.get("authorization")
-    if header is None:
+    scheme, _sep, token = request.headers.get("authorization", "").partition(" ")
+    # Other schemes are not ours to judge (the token endpoint reads Basic client credentials).
+    if scheme.lower() != "bearer":
         return ANONYMOUS_PRINCIPAL
-    scheme, _sep, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if not token:
         raise Unauthorized("send `Authorization: Bearer <token>`", error="invalid_request")
-    return _tokens(request).verify(token)
+    return tokens_of(request).verify(token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

@@ -27,6 +27,7 @@ events = Table(
     UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
     Index("ix_events_event_type", "event_type", "position"),
     Index("ix_events_actor", "actor", "position"),
+    Index("ix_events_tenant", "tenant", "position"),  # audit as a cluster manager sees it (migration 0007)
     Index("ix_events_recorded_at", "recorded_at"),
 )
 
