@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Any, ClassVar, Protocol
 
 import orjson
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Table
 
 from shared.errors import Conflict, DomainError
+from shared.metrics import APPENDS
 
 GENESIS_HASH = "0" * 64
 NO_STREAM = 0  # expected_version meaning "the stream must not exist yet"
@@ -300,6 +302,7 @@ class EventLog:
         """
         if not events:
             return []
+        started = perf_counter()
         sql = self._sql
         meta = metadata.as_dict()
         meta_text = canonical_json(meta)
@@ -346,6 +349,7 @@ class EventLog:
             for projector in self.projectors:
                 if projector.handles(item.event_type):
                     projector.apply(conn, item)
+        APPENDS.observe(perf_counter() - started, len(recorded))
         return recorded
 
     def _lock_and_guess(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
