@@ -30,6 +30,8 @@ from shared.eventlog import Metadata
 from shared.idempotency import IdempotencyKeys, IdempotencyMiddleware
 from shared.limits import install_limits
 from shared.migrate import pending
+from shared.observability import check_lag
+from shared.observability import install as install_observability
 from shared.settings import CommonSettings
 
 __all__ = ["IfMatch", "OptionalIfMatch", "RequestMetadata", "etag", "install_problem_handlers", "problems",
@@ -182,7 +184,7 @@ async def healthz() -> dict[str, str]:
 
 @health.get("/readyz", responses=problems(503))
 async def readyz(request: Request) -> dict[str, str]:
-    """The store answers and its schema is current."""
+    """The store answers, its schema is current, and no consumer of the log lags too far behind."""
     db: Database = request.app.state.db
     try:
         await db.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
@@ -192,6 +194,7 @@ async def readyz(request: Request) -> dict[str, str]:
         raise ServiceUnavailable("the store is unreachable") from exc
     if missing:
         raise ServiceUnavailable("database migrations are pending", pending=missing)
+    await check_lag(request.app)
     return {"status": "ready"}
 
 
@@ -212,6 +215,7 @@ def service_app(title: str, service: str, settings: CommonSettings, db: Database
     app.add_middleware(IdempotencyMiddleware, keys=app.state.idempotency)  # inside the body limit
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes, path_limits=body_limits)
     install_limits(app, settings)  # rate limits and CORS, before the body is read
+    install_observability(app, settings, service)  # access log, metrics, /metrics, tracing: inside the ids
     app.add_middleware(RequestContextMiddleware)  # outermost: even a 413 carries the ids
     app.include_router(health)
     return app
