@@ -196,7 +196,8 @@ def authenticate(request: Request, _: Annotated[Any, Depends(_bearer)] = None) -
     token = token.strip()
     if not token:
         raise Unauthorized("send `Authorization: Bearer <token>`", error="invalid_request")
-    return tokens_of(request).verify(token)
+    principal = request.state.principal = tokens_of(request).verify(token)  # named in the access log
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
