@@ -16,7 +16,6 @@ import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from sqlalchemy import Connection, select
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics, tracing
@@ -35,7 +34,6 @@ CORRELATION_ID = "X-Correlation-ID"
 CAUSATION_ID = "X-Causation-ID"
 # Polled every few seconds by orchestrators and scrapers: counted, but not logged line by line.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-MAX_LOGGED_HEADER = 200
 
 
 @dataclass
@@ -99,9 +97,8 @@ class RequestObservingMiddleware:
     """Times each request, counts it by route template and status, and logs one access line.
 
     Sits inside RequestContextMiddleware, so the ids are bound when the line is written. The
-    actor and cluster are bound from the request's headers for every line logged meanwhile; an
-    authenticated actor put on `request.state.actor` (and `request.state.cluster`) wins in the
-    access line.
+    actor and cluster are the verified token's (`request.state.principal`, set by shared/auth.py),
+    never a header's; without a token the line says `anonymous`.
     """
 
     def __init__(self, app: ASGIApp, service: str, access_log: bool = True) -> None:
@@ -122,22 +119,18 @@ class RequestObservingMiddleware:
                 status = message["status"]
             await send(message)
 
-        headers = Headers(scope=scope)
-        who = {key: value[:MAX_LOGGED_HEADER] for key, value in
-               (("actor", headers.get("x-actor")), ("cluster", headers.get("x-cluster"))) if value}
         try:
-            with structlog.contextvars.bound_contextvars(**who):
-                await self.app(scope, receive, send_observed)
+            await self.app(scope, receive, send_observed)
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "<unmatched>"
             metrics.observe_request(self.service, scope["method"], route, status, seconds)
             if self.access_log and scope["path"] not in QUIET_PATHS:
-                state = scope.get("state", {})
+                principal = scope.get("state", {}).get("principal")
                 access_log.info("http.request", method=scope["method"], route=route, path=scope["path"],
                                 status=status, duration_ms=round(seconds * 1000, 2),
-                                actor=state.get("actor") or who.get("actor"),
-                                cluster=state.get("cluster") or who.get("cluster"))
+                                actor=principal.subject if principal else "anonymous",
+                                cluster=principal.cluster if principal else None)
 
 
 # --------------------------------------------------------------------------------------------

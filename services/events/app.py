@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import anyio
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Connection, func, select
 
 from services.events import api, notifications
 from services.events.projections import PROJECTORS
@@ -16,6 +17,8 @@ from services.events.settings import EventsSettings
 from shared.db import Database
 from shared.eventlog import EventLog
 from shared.http import service_app
+from shared.metrics import OUTBOX_DEPTH
+from shared.observability import gauge_on_scrape, instrument_client
 
 
 def create_app(settings: EventsSettings | None = None, *, db: Database | None = None,
@@ -29,6 +32,8 @@ def create_app(settings: EventsSettings | None = None, *, db: Database | None = 
     app = service_app("clusterhub events", "events", settings, db, owns_db=owns_db,
                       max_body_bytes=settings.max_body_bytes)
     app.state.log = EventLog(db.dialect, projectors=PROJECTORS)
+    instrument_client(app, registry)
+    gauge_on_scrape(app, OUTBOX_DEPTH, "E-mails in the outbox waiting to be sent", _outbox_depth)
     app.state.registry = RegistryClient(registry, retries=settings.registry_retries,
                                         backoff=settings.registry_backoff, retry_after=settings.retry_after)
     # One scheduler search at a time: it is CPU-bound and the machine is shared.
@@ -50,3 +55,9 @@ def create_app(settings: EventsSettings | None = None, *, db: Database | None = 
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _outbox_depth(conn: Connection) -> int:
+    outbox = notifications.outbox
+    return conn.execute(select(func.count()).select_from(outbox)
+                        .where(outbox.c.status == notifications.PENDING)).scalar_one()

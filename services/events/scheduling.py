@@ -40,6 +40,7 @@ from services.events.projections import events, meetings, participants
 from services.events.scheduler.formats import Instance, Schedule
 from shared.errors import Conflict, NotFound
 from shared.eventlog import EventLog, Metadata
+from shared.metrics import timed_scheduler_run
 
 
 @dataclass
@@ -155,6 +156,7 @@ def encode(snapshot: Snapshot) -> Encoding:
     return Encoding(instance, booth_of, weight, bonus, covered)
 
 
+@timed_scheduler_run  # counted and timed on /metrics
 def propose(snapshot: Snapshot, time_limit: float, *, seed: int = 0) -> Proposal:
     """Solve (blocking: run it in a worker thread) and turn the solver's answer into places."""
     from services.events.scheduler import solve

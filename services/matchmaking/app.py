@@ -18,12 +18,13 @@ from fastapi import FastAPI
 
 from services.matchmaking import api, domain
 from services.matchmaking.events_client import EventsClient
-from services.matchmaking.feed import IndexFeed
+from services.matchmaking.feed import SUBSCRIPTION, IndexFeed
 from services.matchmaking.projections import PROJECTORS
 from services.matchmaking.settings import MatchmakingSettings
 from shared.db import Database
 from shared.eventlog import EventLog, Metadata
 from shared.http import service_app
+from shared.observability import instrument_client, watch_consumer
 
 log = structlog.get_logger()
 
@@ -44,6 +45,8 @@ def create_app(settings: MatchmakingSettings | None = None, *, db: Database | No
                       max_body_bytes=settings.max_body_bytes)
     app.state.log = EventLog(db.dialect, projectors=PROJECTORS)
     app.state.feed = IndexFeed(db)
+    watch_consumer(app, SUBSCRIPTION, lambda _: app.state.feed.position)  # on /metrics; /readyz holds past the limit
+    instrument_client(app, events)
     app.state.events = EventsClient(events, retries=settings.events_retries, backoff=settings.events_backoff,
                                     retry_after=settings.retry_after)
     app.state.clock = today  # tests replace it to travel in time
