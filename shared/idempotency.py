@@ -21,10 +21,11 @@ and runs; a `committed` row wrote but lost its response, and a retry gets a 409 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from typing import Any
 
 import anyio
 import orjson
+import structlog
 from sqlalchemy import (
     Column,
     Connection,
@@ -59,6 +61,8 @@ from shared.limits import client_of
 from shared.tables import metadata
 
 __all__ = ["IdempotencyKeys", "IdempotencyMiddleware", "idempotency_keys"]
+
+log = structlog.get_logger()
 
 HEADER = "idempotency-key"
 FIELD = "header.idempotency-key"
@@ -146,6 +150,17 @@ def _on_commit(conn: Connection) -> None:
                               "nothing was written")
 
 
+@contextlib.contextmanager
+def holding(reservation: Reservation) -> Iterator[None]:
+    """Run the request's work under `reservation`: its writing transactions mark the key."""
+    token = _reservation.set(reservation)
+    try:
+        yield
+    finally:
+        reservation.running = False
+        _reservation.reset(token)
+
+
 def _holding() -> Reservation | None:
     reservation = _reservation.get()
     # A task the request started may outlive it: its writes are its own.
@@ -202,7 +217,10 @@ class IdempotencyKeys:
         expired = t.c.expires_at <= now
         conn.execute(delete(t).where(expired if purge_all else (t.c.id == reservation.id) & expired))
         insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        if conn.execute(insert(t).values(row).on_conflict_do_nothing(index_elements=[t.c.id])).rowcount == 1:
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT .. ON CONFLICT.
+        inserted = conn.execute(insert(t).values(row).on_conflict_do_nothing(index_elements=[t.c.id])
+                                .returning(t.c.id)).first()
+        if inserted is not None:
             return reservation
         held = conn.execute(select(t).where(t.c.id == reservation.id)).one()
         if held.fingerprint != row["fingerprint"]:
@@ -299,12 +317,10 @@ class IdempotencyMiddleware:
                 complete = not message.get("more_body", False)
             await send(message)
 
-        token = _reservation.set(reservation)
         try:
-            await self.app(scope, replay_body, capture)
+            with holding(reservation):
+                await self.app(scope, replay_body, capture)
         finally:
-            reservation.running = False
-            _reservation.reset(token)
             final = start is not None and complete and size <= MAX_STORED_BODY and start["status"] < 500
             stored = None
             if final:
@@ -314,7 +330,11 @@ class IdempotencyMiddleware:
                 stored = StoredResponse(start["status"], headers, b"".join(chunks))
             # Finish even when the client is gone and the request cancelled: the key must not stay held.
             with anyio.CancelScope(shield=True):
-                await self.keys.finish(reservation, stored)
+                try:
+                    await self.keys.finish(reservation, stored)
+                except Exception as exc:
+                    # The response is out already; the row stays held until its lease (or TTL) ends.
+                    log.warning("idempotency.finish_failed", key_id=reservation.id, error=str(exc))
 
 
 async def _read_body(receive: Receive) -> bytes | None:
