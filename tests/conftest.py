@@ -10,13 +10,30 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
+from shared.auth import PLATFORM_ADMIN, Tokens
 from shared.db import Database
 from shared.migrate import upgrade
+from shared.settings import CommonSettings
 from tests.support.postgres import PostgresServer
 
 APP_ROLE = "clusterhub_app"
 TEMPLATE = "clusterhub_template"
 _counter = itertools.count()
+# The services under test read their keys from the environment, as in production.
+TEST_SIGNING_KEYS = "test-1:clusterhub-test-signing-key-0123456789abcdef"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["CLUSTERHUB_AUTH_SIGNING_KEYS"] = TEST_SIGNING_KEYS
+
+
+def auth_headers(role: str = PLATFORM_ADMIN, *, cluster: str | None = None, organisation: str | None = None,
+                 subject: str | None = None, expires_in: int | None = None) -> dict[str, str]:
+    """`Authorization: Bearer …` for a token signed with the test key (a platform admin unless told)."""
+    token = Tokens.from_settings(CommonSettings()).issue(
+        subject=subject or f"{role}@test", roles=[role], cluster=cluster, organisation=organisation,
+        expires_in=expires_in)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass

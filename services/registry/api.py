@@ -1,8 +1,9 @@
-"""The registry's HTTP API under /v1: parse, call the domain in one write transaction, render.
+"""The registry's HTTP API under /v1: parse, authorise, call the domain in one write transaction, render.
 
 Reads come from the read models; writes return the new state with its stream version as the
 ETag. Changes to a record (PATCH, archive, DELETE) need `If-Match`; state transitions
-(activate, end, join…) check it when given.
+(activate, end, join…) check it when given. Each route's policy says which roles may call it;
+`access.py` decides which records the caller may see or change, inside the same transaction.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Connection
 
-from services.registry import domain, queries
+from services.registry import access, domain, queries
 from services.registry.events import stream_id
 from services.registry.models import (
     ArchiveRequest,
@@ -49,8 +50,9 @@ from services.registry.vocabulary import (
     StakeholderRole,
     ValueChainStage,
 )
+from shared.auth import CLUSTER_MANAGER, MEMBER, Anyone, Principal, allow
 from shared.db import Database
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
 from shared.eventlog import EventLog
 from shared.http import IfMatch, OptionalIfMatch, RequestMetadata, etag, problems
 
@@ -67,8 +69,13 @@ RegionFilter = Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}[0-9A-Za-z]{0,3
 IdFilter = Annotated[str | None, Query(max_length=36)]
 IncludeArchived = Annotated[bool, Query(description="Also list archived records")]
 
-READ_ERRORS = problems(404)
-WRITE_ERRORS = problems(404, 409, 412, 422, 428)
+READ_ERRORS = problems(401, 403, 404)
+WRITE_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
+
+# Policies: who may call a route at all (platform admins always may).
+Admin = Annotated[Principal, allow()]
+Manager = Annotated[Principal, allow(CLUSTER_MANAGER)]
+ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 
 
 def _log(request: Request) -> EventLog:
@@ -101,14 +108,37 @@ def _created(response: Response, resource: S, path: str) -> S:
     return _tagged(response, resource)
 
 
-async def _get(db: Database, getter: Callable[[Connection, str], T | None], label: str, entity_id: str) -> T:
-    return _found(await db.read(lambda conn: getter(conn, entity_id)), label, entity_id)
+Checker = Callable[[Connection, Principal, str], access.Access | None]
 
 
-async def _history(db: Database, log: EventLog, kind: str, label: str, entity_id: str) -> dict[str, Any]:
-    events = await db.read(lambda conn: log.read_stream(conn, stream_id(kind, entity_id)))
+async def _get(db: Database, getter: Callable[[Connection, str], T | None], label: str, entity_id: str,
+               principal: Principal, checker: Checker) -> T:
+    def read(conn: Connection) -> T | None:
+        access.check(checker(conn, principal, entity_id), label, entity_id, to_change=False)
+        return getter(conn, entity_id)
+
+    return _found(await db.read(read), label, entity_id)
+
+
+async def _history(db: Database, log: EventLog, kind: str, label: str, entity_id: str, principal: Principal,
+                   checker: Checker) -> dict[str, Any]:
+    """A record's events, for those who own it (seeing it is not enough: metadata names people)."""
+    def read(conn: Connection) -> list[Any]:
+        access.check(checker(conn, principal, entity_id), label, entity_id)
+        return log.read_stream(conn, stream_id(kind, entity_id))
+
+    events = await db.read(read)
     _found(events or None, label, entity_id)
     return {"data": [event.public() for event in events]}
+
+
+def _checked(checker: Checker, principal: Principal, label: str, entity_id: str,
+             command: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    """`command` after the caller is found to own the record, in the same transaction."""
+    def run(conn: Connection) -> T:
+        access.check(checker(conn, principal, entity_id), label, entity_id)
+        return command(conn)
+    return run
 
 
 def _upper(value: str | None) -> str | None:
@@ -120,7 +150,7 @@ def _upper(value: str | None) -> str | None:
 
 
 @router.post("/clusters", status_code=201, responses=problems(409, 422), tags=["clusters"])
-async def register_cluster(body: ClusterCreate, response: Response, db: Db, log: Log,
+async def register_cluster(body: ClusterCreate, response: Response, db: Db, log: Log, _: Admin,
                            metadata: RequestMetadata) -> ClusterPublic:
     """Register a cluster (a tenant of clusterhub)."""
     cluster = await db.write(lambda conn: domain.register_cluster(conn, log, body, metadata))
@@ -128,7 +158,7 @@ async def register_cluster(body: ClusterCreate, response: Response, db: Db, log:
 
 
 @router.get("/clusters", tags=["clusters"])
-async def list_clusters(db: Db, country: CountryFilter = None, include_archived: IncludeArchived = False,
+async def list_clusters(db: Db, _: Anyone, country: CountryFilter = None, include_archived: IncludeArchived = False,
                         cursor: Cursor = None, limit: Limit = 50) -> Page[ClusterPublic]:
     """List clusters by name."""
     return await db.read(lambda conn: queries.list_clusters(
@@ -136,21 +166,22 @@ async def list_clusters(db: Db, country: CountryFilter = None, include_archived:
 
 
 @router.get("/clusters/{cluster_id}", responses=READ_ERRORS, tags=["clusters"])
-async def get_cluster(cluster_id: str, response: Response, db: Db) -> ClusterPublic:
+async def get_cluster(cluster_id: str, response: Response, db: Db, principal: Anyone) -> ClusterPublic:
     """One cluster; the ETag is its version."""
-    return _tagged(response, await _get(db, queries.get_cluster, "cluster", cluster_id))
+    return _tagged(response, await _get(db, queries.get_cluster, "cluster", cluster_id, principal, access.cluster))
 
 
 @router.patch("/clusters/{cluster_id}", responses=WRITE_ERRORS, tags=["clusters"])
 async def update_cluster(cluster_id: str, body: ClusterUpdate, version: IfMatch, response: Response, db: Db,
-                         log: Log, metadata: RequestMetadata) -> ClusterPublic:
+                         log: Log, principal: Manager, metadata: RequestMetadata) -> ClusterPublic:
     """Change the given fields (null clears an optional one)."""
-    cluster = await db.write(lambda conn: domain.update_cluster(conn, log, cluster_id, version, body, metadata))
+    cluster = await db.write(_checked(access.cluster, principal, "cluster", cluster_id, lambda conn: domain.update_cluster(
+        conn, log, cluster_id, version, body, metadata)))
     return _tagged(response, cluster)
 
 
 @router.post("/clusters/{cluster_id}/archive", responses=WRITE_ERRORS, tags=["clusters"])
-async def archive_cluster(cluster_id: str, version: IfMatch, response: Response, db: Db, log: Log,
+async def archive_cluster(cluster_id: str, version: IfMatch, response: Response, db: Db, log: Log, _: Admin,
                           metadata: RequestMetadata, body: ArchiveRequest | None = None) -> ClusterPublic:
     """Archive a cluster: it stays readable and leaves the lists."""
     reason = body.reason if body else None
@@ -160,9 +191,9 @@ async def archive_cluster(cluster_id: str, version: IfMatch, response: Response,
 
 
 @router.get("/clusters/{cluster_id}/history", responses=READ_ERRORS, tags=["clusters"])
-async def cluster_history(cluster_id: str, db: Db, log: Log) -> dict[str, Any]:
+async def cluster_history(cluster_id: str, db: Db, log: Log, principal: Manager) -> dict[str, Any]:
     """The cluster's events, oldest first."""
-    return await _history(db, log, "cluster", "cluster", cluster_id)
+    return await _history(db, log, "cluster", "cluster", cluster_id, principal, access.cluster)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +201,7 @@ async def cluster_history(cluster_id: str, db: Db, log: Log) -> dict[str, Any]:
 
 
 @router.post("/organisations", status_code=201, responses=problems(409, 422), tags=["organisations"])
-async def register_organisation(body: OrganisationCreate, response: Response, db: Db, log: Log,
+async def register_organisation(body: OrganisationCreate, response: Response, db: Db, log: Log, _: Manager,
                                 metadata: RequestMetadata) -> OrganisationPublic:
     """Register an organisation."""
     organisation = await db.write(lambda conn: domain.register_organisation(conn, log, body, metadata))
@@ -180,6 +211,7 @@ async def register_organisation(body: OrganisationCreate, response: Response, db
 @router.get("/organisations", responses=problems(422), tags=["organisations"])
 async def list_organisations(
     db: Db,
+    principal: Anyone,
     kind: OrganisationKind | None = None,
     role: StakeholderRole | None = None,
     stage: ValueChainStage | None = None,
@@ -198,38 +230,44 @@ async def list_organisations(
     return await db.read(lambda conn: queries.list_organisations(
         conn, kind=kind, role=role, stage=stage, competency=competency, country=_upper(country),
         region=_upper(region), cluster=cluster, membership_status=membership_status, q=q,
-        include_archived=include_archived, cursor=cursor, limit=limit))
+        include_archived=include_archived, cursor=cursor, limit=limit,
+        visible=access.organisation_visible(principal), membership_visible=access.membership_visible(principal)))
 
 
 @router.get("/organisations/{organisation_id}", responses=READ_ERRORS, tags=["organisations"])
-async def get_organisation(organisation_id: str, response: Response, db: Db) -> OrganisationPublic:
-    """One organisation (archived ones too); the ETag is its version."""
-    return _tagged(response, await _get(db, queries.get_organisation, "organisation", organisation_id))
+async def get_organisation(organisation_id: str, response: Response, db: Db, principal: Anyone) -> OrganisationPublic:
+    """One organisation (archived ones too, for their owners); the ETag is its version."""
+    return _tagged(response, await _get(db, queries.get_organisation, "organisation", organisation_id, principal,
+                                        access.organisation))
 
 
 @router.patch("/organisations/{organisation_id}", responses=WRITE_ERRORS, tags=["organisations"])
 async def update_organisation(organisation_id: str, body: OrganisationUpdate, version: IfMatch, response: Response,
-                              db: Db, log: Log, metadata: RequestMetadata) -> OrganisationPublic:
+                              db: Db, log: Log, principal: ManagerOrMember,
+                              metadata: RequestMetadata) -> OrganisationPublic:
     """Change the given fields (null clears an optional one)."""
-    organisation = await db.write(lambda conn: domain.update_organisation(conn, log, organisation_id, version, body,
-                                                                          metadata))
+    organisation = await db.write(_checked(access.organisation, principal, "organisation", organisation_id,
+                                           lambda conn: domain.update_organisation(conn, log, organisation_id,
+                                                                                   version, body, metadata)))
     return _tagged(response, organisation)
 
 
 @router.post("/organisations/{organisation_id}/archive", responses=WRITE_ERRORS, tags=["organisations"])
 async def archive_organisation(organisation_id: str, version: IfMatch, response: Response, db: Db, log: Log,
-                               metadata: RequestMetadata, body: ArchiveRequest | None = None) -> OrganisationPublic:
+                               principal: Manager, metadata: RequestMetadata,
+                               body: ArchiveRequest | None = None) -> OrganisationPublic:
     """Archive an organisation: it stays readable and leaves the lists (no hard delete)."""
     reason = body.reason if body else None
-    organisation = await db.write(lambda conn: domain.archive_organisation(conn, log, organisation_id, version,
-                                                                           metadata, reason=reason))
+    organisation = await db.write(_checked(access.organisation, principal, "organisation", organisation_id,
+                                           lambda conn: domain.archive_organisation(conn, log, organisation_id,
+                                                                                    version, metadata, reason=reason)))
     return _tagged(response, organisation)
 
 
 @router.get("/organisations/{organisation_id}/history", responses=READ_ERRORS, tags=["organisations"])
-async def organisation_history(organisation_id: str, db: Db, log: Log) -> dict[str, Any]:
+async def organisation_history(organisation_id: str, db: Db, log: Log, principal: ManagerOrMember) -> dict[str, Any]:
     """The organisation's events, oldest first."""
-    return await _history(db, log, "organisation", "organisation", organisation_id)
+    return await _history(db, log, "organisation", "organisation", organisation_id, principal, access.organisation)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,48 +277,52 @@ async def organisation_history(organisation_id: str, db: Db, log: Log) -> dict[s
 @router.post("/organisations/{organisation_id}/contacts", status_code=201, responses=WRITE_ERRORS,
              tags=["contacts"])
 async def add_contact(organisation_id: str, body: ContactCreate, response: Response, db: Db, log: Log,
-                      metadata: RequestMetadata) -> ContactPublic:
+                      principal: ManagerOrMember, metadata: RequestMetadata) -> ContactPublic:
     """Add a contact person to an organisation."""
-    contact = await db.write(lambda conn: domain.add_contact(conn, log, organisation_id, body, metadata))
+    contact = await db.write(_checked(access.organisation, principal, "organisation", organisation_id,
+                                      lambda conn: domain.add_contact(conn, log, organisation_id, body, metadata)))
     return _created(response, contact, "contacts")
 
 
 @router.get("/organisations/{organisation_id}/contacts", responses=READ_ERRORS, tags=["contacts"])
-async def list_contacts(organisation_id: str, db: Db, cursor: Cursor = None,
+async def list_contacts(organisation_id: str, db: Db, principal: ManagerOrMember, cursor: Cursor = None,
                         limit: Limit = 50) -> Page[ContactPublic]:
     """The organisation's contacts by name."""
 
     def read(conn: Connection) -> Page[ContactPublic]:
-        _found(queries.get_organisation(conn, organisation_id), "organisation", organisation_id)
+        access.check(access.organisation(conn, principal, organisation_id), "organisation", organisation_id)
         return queries.list_contacts(conn, organisation_id, cursor=cursor, limit=limit)
 
     return await db.read(read)
 
 
 @router.get("/contacts/{contact_id}", responses=READ_ERRORS, tags=["contacts"])
-async def get_contact(contact_id: str, response: Response, db: Db) -> ContactPublic:
+async def get_contact(contact_id: str, response: Response, db: Db, principal: ManagerOrMember) -> ContactPublic:
     """One contact person."""
-    return _tagged(response, await _get(db, queries.get_contact, "contact", contact_id))
+    return _tagged(response, await _get(db, queries.get_contact, "contact", contact_id, principal, access.contact))
 
 
 @router.patch("/contacts/{contact_id}", responses=WRITE_ERRORS, tags=["contacts"])
 async def update_contact(contact_id: str, body: ContactUpdate, version: IfMatch, response: Response, db: Db,
-                         log: Log, metadata: RequestMetadata) -> ContactPublic:
+                         log: Log, principal: ManagerOrMember, metadata: RequestMetadata) -> ContactPublic:
     """Change the given fields of a contact."""
-    contact = await db.write(lambda conn: domain.update_contact(conn, log, contact_id, version, body, metadata))
+    contact = await db.write(_checked(access.contact, principal, "contact", contact_id, lambda conn: domain.update_contact(
+        conn, log, contact_id, version, body, metadata)))
     return _tagged(response, contact)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204, responses=WRITE_ERRORS, tags=["contacts"])
-async def remove_contact(contact_id: str, version: IfMatch, db: Db, log: Log, metadata: RequestMetadata) -> None:
+async def remove_contact(contact_id: str, version: IfMatch, db: Db, log: Log, principal: ManagerOrMember,
+                         metadata: RequestMetadata) -> None:
     """Remove a contact from its organisation (the removal is recorded in the contact's history)."""
-    await db.write(lambda conn: domain.remove_contact(conn, log, contact_id, version, metadata))
+    await db.write(_checked(access.contact, principal, "contact", contact_id, lambda conn: domain.remove_contact(
+        conn, log, contact_id, version, metadata)))
 
 
 @router.get("/contacts/{contact_id}/history", responses=READ_ERRORS, tags=["contacts"])
-async def contact_history(contact_id: str, db: Db, log: Log) -> dict[str, Any]:
+async def contact_history(contact_id: str, db: Db, log: Log, principal: ManagerOrMember) -> dict[str, Any]:
     """The contact's events, oldest first."""
-    return await _history(db, log, "person", "contact", contact_id)
+    return await _history(db, log, "person", "contact", contact_id, principal, access.contact)
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,72 +330,88 @@ async def contact_history(contact_id: str, db: Db, log: Log) -> dict[str, Any]:
 
 
 @router.post("/memberships", status_code=201, responses=problems(409, 422), tags=["memberships"])
-async def apply_membership(body: MembershipCreate, response: Response, db: Db, log: Log,
+async def apply_membership(body: MembershipCreate, response: Response, db: Db, log: Log, principal: Manager,
                            metadata: RequestMetadata) -> MembershipPublic:
-    """An organisation applies for membership of a cluster."""
-    membership = await db.write(lambda conn: domain.apply_membership(conn, log, body, metadata))
+    """An organisation applies for membership of a cluster (recorded by that cluster's manager)."""
+    access.managed_cluster(principal, body.cluster_id, "body.cluster_id")
+
+    def run(conn: Connection) -> MembershipPublic:
+        access.referenced_organisation(conn, principal, body.organisation_id, "organisation_id")
+        return domain.apply_membership(conn, log, body, metadata)
+
+    membership = await db.write(run)
     return _created(response, membership, "memberships")
 
 
 @router.get("/memberships", tags=["memberships"])
-async def list_memberships(db: Db, organisation_id: IdFilter = None, cluster_id: IdFilter = None,
-                           status: MembershipStatus | None = None, cursor: Cursor = None,
+async def list_memberships(db: Db, principal: ManagerOrMember, organisation_id: IdFilter = None,
+                           cluster_id: IdFilter = None, status: MembershipStatus | None = None, cursor: Cursor = None,
                            limit: Limit = 50) -> Page[MembershipPublic]:
-    """Memberships, oldest first."""
+    """Memberships, oldest first: a cluster's for its managers, an organisation's for its members."""
     return await db.read(lambda conn: queries.list_memberships(
-        conn, organisation_id=organisation_id, cluster_id=cluster_id, status=status, cursor=cursor, limit=limit))
+        conn, organisation_id=organisation_id, cluster_id=cluster_id, status=status, cursor=cursor, limit=limit,
+        visible=access.membership_owned(principal)))
 
 
 @router.get("/memberships/{membership_id}", responses=READ_ERRORS, tags=["memberships"])
-async def get_membership(membership_id: str, response: Response, db: Db) -> MembershipPublic:
+async def get_membership(membership_id: str, response: Response, db: Db, principal: ManagerOrMember) -> MembershipPublic:
     """One membership."""
-    return _tagged(response, await _get(db, queries.get_membership, "membership", membership_id))
+    return _tagged(response, await _get(db, queries.get_membership, "membership", membership_id, principal,
+                                        access.membership))
 
 
 @router.post("/memberships/{membership_id}/activate", responses=WRITE_ERRORS, tags=["memberships"])
-async def activate_membership(membership_id: str, response: Response, db: Db, log: Log, metadata: RequestMetadata,
-                              version: OptionalIfMatch, body: MembershipActivate | None = None) -> MembershipPublic:
+async def activate_membership(membership_id: str, response: Response, db: Db, log: Log, principal: Manager,
+                              metadata: RequestMetadata, version: OptionalIfMatch,
+                              body: MembershipActivate | None = None) -> MembershipPublic:
     """Accept an application, or lift a suspension."""
     data = body or MembershipActivate()
-    membership = await db.write(lambda conn: domain.activate_membership(conn, log, membership_id, data, metadata,
-                                                                        expected_version=version))
+    membership = await db.write(_checked(access.membership, principal, "membership", membership_id, lambda conn:
+                                         domain.activate_membership(conn, log, membership_id, data, metadata,
+                                                                    expected_version=version)))
     return _tagged(response, membership)
 
 
 @router.post("/memberships/{membership_id}/suspend", responses=WRITE_ERRORS, tags=["memberships"])
-async def suspend_membership(membership_id: str, response: Response, db: Db, log: Log, metadata: RequestMetadata,
-                             version: OptionalIfMatch, body: MembershipSuspend | None = None) -> MembershipPublic:
+async def suspend_membership(membership_id: str, response: Response, db: Db, log: Log, principal: Manager,
+                             metadata: RequestMetadata, version: OptionalIfMatch,
+                             body: MembershipSuspend | None = None) -> MembershipPublic:
     """Suspend an active membership (e.g. fee unpaid)."""
     data = body or MembershipSuspend()
-    membership = await db.write(lambda conn: domain.suspend_membership(conn, log, membership_id, data, metadata,
-                                                                       expected_version=version))
+    membership = await db.write(_checked(access.membership, principal, "membership", membership_id, lambda conn:
+                                         domain.suspend_membership(conn, log, membership_id, data, metadata,
+                                                                   expected_version=version)))
     return _tagged(response, membership)
 
 
 @router.post("/memberships/{membership_id}/renew", responses=WRITE_ERRORS, tags=["memberships"])
-async def renew_membership(membership_id: str, response: Response, db: Db, log: Log, metadata: RequestMetadata,
-                           version: OptionalIfMatch, body: MembershipRenew | None = None) -> MembershipPublic:
+async def renew_membership(membership_id: str, response: Response, db: Db, log: Log, principal: Manager,
+                           metadata: RequestMetadata, version: OptionalIfMatch,
+                           body: MembershipRenew | None = None) -> MembershipPublic:
     """Extend the membership period (by a year unless told), optionally at a new fee."""
     data = body or MembershipRenew()
-    membership = await db.write(lambda conn: domain.renew_membership(conn, log, membership_id, data, metadata,
-                                                                     expected_version=version))
+    membership = await db.write(_checked(access.membership, principal, "membership", membership_id, lambda conn:
+                                         domain.renew_membership(conn, log, membership_id, data, metadata,
+                                                                 expected_version=version)))
     return _tagged(response, membership)
 
 
 @router.post("/memberships/{membership_id}/end", responses=WRITE_ERRORS, tags=["memberships"])
-async def end_membership(membership_id: str, response: Response, db: Db, log: Log, metadata: RequestMetadata,
-                         version: OptionalIfMatch, body: MembershipEnd | None = None) -> MembershipPublic:
+async def end_membership(membership_id: str, response: Response, db: Db, log: Log, principal: Manager,
+                         metadata: RequestMetadata, version: OptionalIfMatch,
+                         body: MembershipEnd | None = None) -> MembershipPublic:
     """End a membership (withdrawn application, resignation, exclusion)."""
     data = body or MembershipEnd()
-    membership = await db.write(lambda conn: domain.end_membership(conn, log, membership_id, data, metadata,
-                                                                   expected_version=version))
+    membership = await db.write(_checked(access.membership, principal, "membership", membership_id, lambda conn:
+                                         domain.end_membership(conn, log, membership_id, data, metadata,
+                                                               expected_version=version)))
     return _tagged(response, membership)
 
 
 @router.get("/memberships/{membership_id}/history", responses=READ_ERRORS, tags=["memberships"])
-async def membership_history(membership_id: str, db: Db, log: Log) -> dict[str, Any]:
+async def membership_history(membership_id: str, db: Db, log: Log, principal: ManagerOrMember) -> dict[str, Any]:
     """The membership's events, oldest first."""
-    return await _history(db, log, "membership", "membership", membership_id)
+    return await _history(db, log, "membership", "membership", membership_id, principal, access.membership)
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,42 +419,57 @@ async def membership_history(membership_id: str, db: Db, log: Log) -> dict[str, 
 
 
 @router.post("/connections", status_code=201, responses=problems(409, 422), tags=["connections"])
-async def record_connection(body: ConnectionCreate, response: Response, db: Db, log: Log,
+async def record_connection(body: ConnectionCreate, response: Response, db: Db, log: Log, principal: ManagerOrMember,
                             metadata: RequestMetadata) -> ConnectionPublic:
-    """Record that one organisation is partner, supplier or spin-off of another, or in a project with it."""
-    connection = await db.write(lambda conn: domain.record_connection(conn, log, body, metadata))
+    """Record that one organisation is partner, supplier or spin-off of another, or in a project with it
+    (one end must be the caller's)."""
+
+    def run(conn: Connection) -> ConnectionPublic:
+        access.referenced_organisation(conn, principal, body.source_id, "source_id")
+        access.referenced_organisation(conn, principal, body.target_id, "target_id")
+        ends = (access.organisation(conn, principal, body.source_id), access.organisation(conn, principal,
+                                                                                          body.target_id))
+        if not any(end and end.owned for end in ends):
+            raise Forbidden("neither organisation is yours (another cluster's or organisation's)")
+        return domain.record_connection(conn, log, body, metadata)
+
+    connection = await db.write(run)
     return _created(response, connection, "connections")
 
 
 @router.get("/connections", tags=["connections"])
-async def list_connections(db: Db, organisation_id: IdFilter = None, kind: ConnectionKind | None = None,
+async def list_connections(db: Db, principal: ManagerOrMember, organisation_id: IdFilter = None, kind: ConnectionKind | None = None,
                            include_ended: bool = False, cursor: Cursor = None,
                            limit: Limit = 50) -> Page[ConnectionPublic]:
     """Connections, oldest first; `organisation_id` matches either end."""
     return await db.read(lambda conn: queries.list_connections(
-        conn, organisation_id=organisation_id, kind=kind, include_ended=include_ended, cursor=cursor, limit=limit))
+        conn, organisation_id=organisation_id, kind=kind, include_ended=include_ended, cursor=cursor, limit=limit,
+        visible=access.connection_owned(principal)))
 
 
 @router.get("/connections/{connection_id}", responses=READ_ERRORS, tags=["connections"])
-async def get_connection(connection_id: str, response: Response, db: Db) -> ConnectionPublic:
+async def get_connection(connection_id: str, response: Response, db: Db, principal: ManagerOrMember) -> ConnectionPublic:
     """One connection."""
-    return _tagged(response, await _get(db, queries.get_connection, "connection", connection_id))
+    return _tagged(response, await _get(db, queries.get_connection, "connection", connection_id, principal,
+                                        access.connection))
 
 
 @router.post("/connections/{connection_id}/end", responses=WRITE_ERRORS, tags=["connections"])
-async def end_connection(connection_id: str, response: Response, db: Db, log: Log, metadata: RequestMetadata,
-                         version: OptionalIfMatch, body: ConnectionEnd | None = None) -> ConnectionPublic:
+async def end_connection(connection_id: str, response: Response, db: Db, log: Log, principal: ManagerOrMember,
+                         metadata: RequestMetadata, version: OptionalIfMatch,
+                         body: ConnectionEnd | None = None) -> ConnectionPublic:
     """End a connection; it stays listed with `include_ended=true`."""
     data = body or ConnectionEnd()
-    connection = await db.write(lambda conn: domain.end_connection(conn, log, connection_id, data, metadata,
-                                                                   expected_version=version))
+    connection = await db.write(_checked(access.connection, principal, "connection", connection_id, lambda conn:
+                                         domain.end_connection(conn, log, connection_id, data, metadata,
+                                                               expected_version=version)))
     return _tagged(response, connection)
 
 
 @router.get("/connections/{connection_id}/history", responses=READ_ERRORS, tags=["connections"])
-async def connection_history(connection_id: str, db: Db, log: Log) -> dict[str, Any]:
+async def connection_history(connection_id: str, db: Db, log: Log, principal: ManagerOrMember) -> dict[str, Any]:
     """The connection's events, oldest first."""
-    return await _history(db, log, "connection", "connection", connection_id)
+    return await _history(db, log, "connection", "connection", connection_id, principal, access.connection)
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,34 +477,39 @@ async def connection_history(connection_id: str, db: Db, log: Log) -> dict[str, 
 
 
 @router.post("/working-groups", status_code=201, responses=problems(409, 422), tags=["working groups"])
-async def form_working_group(body: WorkingGroupCreate, response: Response, db: Db, log: Log,
+async def form_working_group(body: WorkingGroupCreate, response: Response, db: Db, log: Log, principal: Manager,
                              metadata: RequestMetadata) -> WorkingGroupPublic:
     """Form a thematic working group in a cluster."""
+    access.managed_cluster(principal, body.cluster_id, "body.cluster_id")
     group = await db.write(lambda conn: domain.form_working_group(conn, log, body, metadata))
     return _created(response, group, "working-groups")
 
 
 @router.get("/working-groups", tags=["working groups"])
-async def list_working_groups(db: Db, cluster_id: IdFilter = None, organisation_id: IdFilter = None,
+async def list_working_groups(db: Db, principal: ManagerOrMember, cluster_id: IdFilter = None, organisation_id: IdFilter = None,
                               cursor: Cursor = None, limit: Limit = 50) -> Page[WorkingGroupPublic]:
     """Working groups by name; `organisation_id` lists the groups it belongs to."""
     return await db.read(lambda conn: queries.list_working_groups(
-        conn, cluster_id=cluster_id, organisation_id=organisation_id, cursor=cursor, limit=limit))
+        conn, cluster_id=cluster_id, organisation_id=organisation_id, cursor=cursor, limit=limit,
+        visible=access.working_group_visible(principal)))
 
 
 @router.get("/working-groups/{working_group_id}", responses=READ_ERRORS, tags=["working groups"])
-async def get_working_group(working_group_id: str, response: Response, db: Db) -> WorkingGroupPublic:
+async def get_working_group(working_group_id: str, response: Response, db: Db,
+                            principal: ManagerOrMember) -> WorkingGroupPublic:
     """One working group."""
-    return _tagged(response, await _get(db, queries.get_working_group, "working group", working_group_id))
+    return _tagged(response, await _get(db, queries.get_working_group, "working group", working_group_id, principal,
+                                        access.working_group))
 
 
 @router.get("/working-groups/{working_group_id}/members", responses=READ_ERRORS, tags=["working groups"])
-async def list_working_group_members(working_group_id: str, db: Db, cursor: Cursor = None,
+async def list_working_group_members(working_group_id: str, db: Db, principal: ManagerOrMember, cursor: Cursor = None,
                                      limit: Limit = 50) -> Page[WorkingGroupMemberPublic]:
     """The group's member organisations."""
 
     def read(conn: Connection) -> Page[WorkingGroupMemberPublic]:
-        _found(queries.get_working_group(conn, working_group_id), "working group", working_group_id)
+        access.check(access.working_group(conn, principal, working_group_id), "working group", working_group_id,
+                     to_change=False)
         return queries.list_working_group_members(conn, working_group_id, cursor=cursor, limit=limit)
 
     return await db.read(read)
@@ -439,24 +517,45 @@ async def list_working_group_members(working_group_id: str, db: Db, cursor: Curs
 
 @router.post("/working-groups/{working_group_id}/members", responses=WRITE_ERRORS, tags=["working groups"])
 async def join_working_group(working_group_id: str, body: WorkingGroupJoin, response: Response, db: Db, log: Log,
-                             metadata: RequestMetadata, version: OptionalIfMatch) -> WorkingGroupPublic:
-    """An organisation joins the group."""
-    group = await db.write(lambda conn: domain.join_working_group(conn, log, working_group_id, body, metadata,
-                                                                  expected_version=version))
+                             principal: ManagerOrMember, metadata: RequestMetadata,
+                             version: OptionalIfMatch) -> WorkingGroupPublic:
+    """An organisation joins the group (its cluster's managers add theirs; a member adds their own)."""
+
+    def run(conn: Connection) -> WorkingGroupPublic:
+        _in_working_group(conn, principal, working_group_id, body.organisation_id)
+        access.referenced_organisation(conn, principal, body.organisation_id, "organisation_id", owned=True)
+        return domain.join_working_group(conn, log, working_group_id, body, metadata, expected_version=version)
+
+    group = await db.write(run)
     return _tagged(response, group)
 
 
 @router.delete("/working-groups/{working_group_id}/members/{organisation_id}", responses=WRITE_ERRORS,
                tags=["working groups"])
 async def leave_working_group(working_group_id: str, organisation_id: str, response: Response, db: Db, log: Log,
-                              metadata: RequestMetadata, version: OptionalIfMatch) -> WorkingGroupPublic:
+                              principal: ManagerOrMember, metadata: RequestMetadata,
+                              version: OptionalIfMatch) -> WorkingGroupPublic:
     """An organisation leaves the group."""
-    group = await db.write(lambda conn: domain.leave_working_group(conn, log, working_group_id, organisation_id,
-                                                                   metadata, expected_version=version))
+
+    def run(conn: Connection) -> WorkingGroupPublic:
+        _in_working_group(conn, principal, working_group_id, organisation_id)
+        return domain.leave_working_group(conn, log, working_group_id, organisation_id, metadata,
+                                          expected_version=version)
+
+    group = await db.write(run)
     return _tagged(response, group)
 
 
 @router.get("/working-groups/{working_group_id}/history", responses=READ_ERRORS, tags=["working groups"])
-async def working_group_history(working_group_id: str, db: Db, log: Log) -> dict[str, Any]:
+async def working_group_history(working_group_id: str, db: Db, log: Log, principal: Manager) -> dict[str, Any]:
     """The working group's events, oldest first."""
-    return await _history(db, log, "working-group", "working group", working_group_id)
+    return await _history(db, log, "working-group", "working group", working_group_id, principal,
+                          access.working_group)
+
+
+def _in_working_group(conn: Connection, principal: Principal, working_group_id: str, organisation_id: str) -> None:
+    """The group's cluster managers change its membership; a member only for their own organisation."""
+    found = access.working_group(conn, principal, working_group_id)
+    access.check(found, "working group", working_group_id, to_change=False)
+    if not (found and found.owned) and not principal.represents(organisation_id):
+        raise Forbidden(f"you may add or remove only your own organisation, not {organisation_id}")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.registry import api, importer
+from services.registry import api, audit, importer
 from services.registry.projections import PROJECTORS
 from services.registry.settings import RegistrySettings
+from shared import api_keys
 from shared.db import Database
 from shared.eventlog import EventLog
 from shared.http import service_app
@@ -22,4 +23,6 @@ def create_app(settings: RegistrySettings | None = None, *, db: Database | None 
     app.state.log = EventLog(db.dialect, projectors=PROJECTORS)
     app.include_router(api.router)
     app.include_router(importer.router)
+    app.include_router(audit.router)
+    app.include_router(api_keys.router)  # the token endpoint: tokens are issued where the API keys are kept
     return app

@@ -25,10 +25,10 @@ import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
-from services.registry import domain, queries
-from services.registry.api import Db, Log
+from services.registry import access, domain, queries
+from services.registry.api import Admin, Db, Log, Manager
 from services.registry.models import MembershipActivate, MembershipCreate, OrganisationCreate, OrganisationPublic
 from services.registry.projections import memberships, organisations
 from services.registry.vocabulary import CompanySize, FeeCategory, OrganisationKind
@@ -367,15 +367,17 @@ ExportFormat = Literal["csv", "json"]
 
 
 def export_organisations(source: Database | Connection, fmt: ExportFormat = "csv", *,
-                         include_archived: bool = False) -> str:
+                         include_archived: bool = False, visible: ColumnElement[bool] | None = None) -> str:
     """Every organisation, by name: CSV in the importer's own format (a file that re-imports
     into an empty store as the same organisations), or JSON as a list of OrganisationPublic."""
     if fmt not in ("csv", "json"):
         raise InvalidInput.field("format", "must be csv or json")
     if isinstance(source, Database):
         with source.reading() as conn:
-            return export_organisations(conn, fmt, include_archived=include_archived)
+            return export_organisations(conn, fmt, include_archived=include_archived, visible=visible)
     stmt = select(organisations).order_by(organisations.c.name_key, organisations.c.id)
+    if visible is not None:
+        stmt = stmt.where(visible)
     if not include_archived:
         stmt = stmt.where(organisations.c.archived.is_(False))
     records = [OrganisationPublic.model_validate(dict(row)) for row in source.execute(stmt).mappings()]
@@ -459,13 +461,15 @@ async def import_organisations_endpoint(
     response: Response,
     db: Db,
     log: Log,
+    _: Admin,
     metadata: RequestMetadata,
     dry_run: Annotated[bool, Query(description="Validate and report; write nothing")] = False,
     skip_invalid: Annotated[bool, Query(description="Write the valid rows even if others are invalid")] = False,
     cluster: Annotated[str | None, Query(max_length=36,
                                          description="Make the organisations members of this cluster")] = None,
 ) -> ImportReport:
-    """Import organisations from a CSV file (all valid rows in one transaction, or nothing)."""
+    """Import organisations from a CSV file (all valid rows in one transaction, or nothing). Platform admins
+    only: rows are matched against the whole registry, every cluster's organisations included."""
     raw = await _csv_body(request)
     parsed = await anyio.to_thread.run_sync(parse_organisations_csv, raw)
 
@@ -489,11 +493,13 @@ async def import_organisations_endpoint(
 )
 async def export_organisations_endpoint(
     db: Db,
+    principal: Manager,
     format: Annotated[ExportFormat, Query(description="csv (the import format) or json")] = "csv",
     include_archived: bool = False,
 ) -> Response:
-    """Every organisation, as CSV that re-imports unchanged, or as JSON."""
-    body = await db.read(lambda conn: export_organisations(conn, format, include_archived=include_archived))
+    """Every organisation the caller owns (a manager: their cluster's), as CSV that re-imports unchanged, or as JSON."""
+    body = await db.read(lambda conn: export_organisations(conn, format, include_archived=include_archived,
+                                                           visible=access.organisation_owned(principal)))
     if format == "json":
         return Response(body, media_type="application/json")
     return Response(body, media_type="text/csv; charset=utf-8",

@@ -128,10 +128,13 @@ def list_organisations(
     include_archived: bool = False,
     cursor: str | None = None,
     limit: int = 50,
+    visible: ColumnElement[bool] | None = None,
+    membership_visible: ColumnElement[bool] | None = None,
 ) -> Page[OrganisationPublic]:
-    """Filters combine with AND; `region` matches a NUTS code and the regions inside it."""
+    """Filters combine with AND; `region` matches a NUTS code and the regions inside it. `visible` limits
+    the rows to what the caller may see, `membership_visible` the memberships they may filter by."""
     o = organisations.c
-    stmt = select(organisations)
+    stmt = select(organisations) if visible is None else select(organisations).where(visible)
     for column, value in ((o.kind, kind), (o.country, country)):
         if value:
             stmt = stmt.where(column == value)
@@ -148,6 +151,8 @@ def list_organisations(
             conditions.append(m.cluster_id == cluster)
         if membership_status:
             conditions.append(m.status == membership_status)
+        if membership_visible is not None:
+            conditions.append(membership_visible)
         stmt = stmt.where(exists().where(*conditions))
     if not include_archived:
         stmt = stmt.where(o.archived.is_(False))
@@ -194,10 +199,10 @@ def open_membership_id(conn: Connection, organisation_id: str, cluster_id: str) 
 
 
 def list_memberships(conn: Connection, *, organisation_id: str | None = None, cluster_id: str | None = None,
-                     status: str | None = None, cursor: str | None = None,
-                     limit: int = 50) -> Page[MembershipPublic]:
+                     status: str | None = None, cursor: str | None = None, limit: int = 50,
+                     visible: ColumnElement[bool] | None = None) -> Page[MembershipPublic]:
     m = memberships.c
-    stmt = select(memberships)
+    stmt = select(memberships) if visible is None else select(memberships).where(visible)
     for column, value in ((m.organisation_id, organisation_id), (m.cluster_id, cluster_id), (m.status, status)):
         if value:
             stmt = stmt.where(column == value)
@@ -219,11 +224,11 @@ def active_connection_id(conn: Connection, source_id: str, target_id: str, kind:
 
 
 def list_connections(conn: Connection, *, organisation_id: str | None = None, kind: str | None = None,
-                     include_ended: bool = False, cursor: str | None = None,
-                     limit: int = 50) -> Page[ConnectionPublic]:
+                     include_ended: bool = False, cursor: str | None = None, limit: int = 50,
+                     visible: ColumnElement[bool] | None = None) -> Page[ConnectionPublic]:
     """`organisation_id` matches either end of a connection."""
     c = connections.c
-    stmt = select(connections)
+    stmt = select(connections) if visible is None else select(connections).where(visible)
     if organisation_id:
         stmt = stmt.where(or_(c.source_id == organisation_id, c.target_id == organisation_id))
     if kind:
@@ -248,9 +253,10 @@ def working_group_named(conn: Connection, cluster_id: str, key: str) -> str | No
 
 
 def list_working_groups(conn: Connection, *, cluster_id: str | None = None, organisation_id: str | None = None,
-                        cursor: str | None = None, limit: int = 50) -> Page[WorkingGroupPublic]:
+                        cursor: str | None = None, limit: int = 50,
+                        visible: ColumnElement[bool] | None = None) -> Page[WorkingGroupPublic]:
     w = working_groups.c
-    stmt = select(working_groups)
+    stmt = select(working_groups) if visible is None else select(working_groups).where(visible)
     if cluster_id:
         stmt = stmt.where(w.cluster_id == cluster_id)
     if organisation_id:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from services.registry.app import create_app
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 
 BIOWIN = {"name": "BioWin", "acronym": "BioWin", "country": "BE", "nuts_region": "BE3",
           "thematic_focus": "Biotechnology and health technologies in Wallonia",
@@ -32,7 +32,8 @@ GUERBET = {"legal_name": "Guerbet", "kind": "company", "company_size": "large", 
 @pytest.fixture
 async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(db=store.db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test",
+                                 headers=auth_headers()) as http:
         yield http
 
 

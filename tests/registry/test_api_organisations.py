@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.conftest import auth_headers
 from tests.registry.conftest import BIOWIN, GUERBET, IBA, MEDICEN, ULIEGE, created, fields_named
 
 
@@ -163,7 +164,7 @@ async def test_archive_keeps_the_record_readable_but_out_of_lists(client: httpx.
 
 
 async def test_history_lists_the_entity_events_in_order(client: httpx.AsyncClient) -> None:
-    iba = await created(client, "/v1/organisations", IBA, **{"X-Actor": "anne@biowin.org"})
+    iba = await created(client, "/v1/organisations", IBA, **auth_headers(subject="anne@biowin.org"))
     await client.post(f"/v1/organisations/{iba['id']}/archive", headers={"If-Match": '"1"'})
 
     response = await client.get(f"/v1/organisations/{iba['id']}/history")

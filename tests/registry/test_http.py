@@ -8,7 +8,7 @@ import httpx
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from shared.db import Database
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 from tests.registry.conftest import IBA, created
 
 
@@ -25,17 +25,19 @@ async def test_request_and_correlation_ids_are_echoed_or_made(client: httpx.Asyn
 
 
 async def test_request_metadata_is_stored_with_the_events(client: httpx.AsyncClient) -> None:
+    anne = auth_headers("cluster_manager", cluster="biowin", subject="anne@biowin.org")
     iba = await created(client, "/v1/organisations", IBA, **{
-        "X-Actor": "anne@biowin.org", "X-Cluster": "biowin", "X-Request-ID": "req-7",
+        **anne, "X-Actor": "mallory@example.org", "X-Cluster": "medicen", "X-Request-ID": "req-7",
         "X-Correlation-ID": "import-3", "X-Causation-ID": "evt-41"})
 
-    event = (await client.get(f"/v1/organisations/{iba['id']}/history")).json()["data"][0]
+    event = (await client.get(f"/v1/organisations/{iba['id']}/history", headers=anne)).json()["data"][0]
 
+    # Who acted and for which cluster come from the token; headers claiming otherwise are ignored.
     assert event["metadata"] == {"actor": "anne@biowin.org", "tenant": "biowin", "service": "registry",
                                  "request_id": "req-7", "correlation_id": "import-3", "causation_id": "evt-41"}
-    anonymous = await created(client, "/v1/organisations", {**IBA, "legal_name": "Other"})
-    event = (await client.get(f"/v1/organisations/{anonymous['id']}/history")).json()["data"][0]
-    assert event["metadata"]["actor"] == "anonymous" and "tenant" not in event["metadata"]
+    by_admin = await created(client, "/v1/organisations", {**IBA, "legal_name": "Other"})
+    event = (await client.get(f"/v1/organisations/{by_admin['id']}/history")).json()["data"][0]
+    assert event["metadata"]["actor"] == "platform_admin@test" and "tenant" not in event["metadata"]
 
 
 async def test_bodies_over_the_limit_are_413_problems(store: Store) -> None:
@@ -46,7 +48,8 @@ async def test_bodies_over_the_limit_are_413_problems(store: Store) -> None:
         for start in range(0, len(big), 1000):
             yield big[start:start + 1000]
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                 headers=auth_headers()) as http:
         declared = await http.post("/v1/organisations", content=big, headers={"content-type": "application/json"})
         streamed = await http.post("/v1/organisations", content=chunks(), headers={"content-type": "application/json"})
         small = await http.post("/v1/organisations", json=IBA)
