@@ -1,7 +1,9 @@
 """Large-neighbourhood search: free some meetings, re-solve them exactly as a MIP with HiGHS.
 
 A neighbourhood grows from one unscheduled meeting over the participants it shares meetings
-with, until it holds `size` meetings. Everything else stays fixed; the freed meetings may take
+with, until it holds `size` meetings; or it is every meeting of two slots, with unscheduled
+meetings that could go there (on dense requests the better exchange is often a different
+matching within a slot). Everything else stays fixed; the freed meetings may take
 any slot where their participants are free of fixed meetings and a table is left. HiGHS solves
 that MIP from the current assignment (a MIP start), and the plan takes its answer when it weighs
 at least as much: ties are accepted so the search keeps moving on plateaus. With every meeting
@@ -21,6 +23,8 @@ import highspy
 import numpy as np
 
 from services.events.scheduler.plan import Plan, bits
+
+SLOTS_EVERY = 2   # every second neighbourhood is two whole slots rather than a few people's days
 
 
 @dataclass
@@ -158,6 +162,17 @@ class Lns:
                 chosen[m] = None
         return list(chosen)
 
+    def slot_neighbourhood(self, candidates: list[int]) -> list[int]:
+        """Every meeting of two slots, and unscheduled candidates that could go there: on dense
+        requests the better exchange is often a different matching within a slot."""
+        problem, plan = self.problem, self.plan
+        two = self.rng.sample(range(plan.n), min(2, plan.n))
+        chosen = [m for s in two for m in plan.members[s]]
+        mask = sum(1 << s for s in two)
+        extra = [m for m in candidates if plan.slot[m] < 0 and problem.allowed[m] & mask]
+        self.rng.shuffle(extra)
+        return chosen + extra[: max(self.size - len(chosen), self.size // 2)]
+
     def run(self, deadline: float, candidates: list[int], *, step_limit: float = 1.0) -> int:
         """Re-solve neighbourhoods of unscheduled candidates until the deadline; return the gain."""
         gained = 0
@@ -168,7 +183,11 @@ class Lns:
                 continue
             limit = min(step_limit, deadline - time.monotonic())
             began = time.monotonic()
-            result = resolve(self.plan, self.neighbourhood(start), limit, seed=self.rng.randrange(1 << 30))
+            if self.rounds % SLOTS_EVERY == SLOTS_EVERY - 1:
+                free = self.slot_neighbourhood(candidates)
+            else:
+                free = self.neighbourhood(start)
+            result = resolve(self.plan, free, limit, seed=self.rng.randrange(1 << 30))
             self._adapt(time.monotonic() - began, result.optimal)
             self.rounds += 1
             self.improved += result.gain > 0
