@@ -14,8 +14,9 @@ def first_come_first_served(problem: Problem) -> Plan:
 
 
 def greedy(problem: Problem) -> Plan:
-    """Heaviest first; among equals, meetings with the fewest options and the least contested
-    participants first; each into the free slot its participants' other requests need least."""
+    """Heaviest first; among equals, meetings of the least contested participants (requests per
+    free slot), then those with the fewest slots; each into the free slot its participants'
+    other requests need least."""
     demand = participant_demand(problem)
     pressure = [
         sum(demand[p] / max(1, problem.free[p].bit_count()) for p in parts) for parts in problem.parts

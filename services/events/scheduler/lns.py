@@ -88,15 +88,28 @@ def resolve(plan: Plan, free: list[int], time_limit: float, *, seed: int = 0) ->
     dual_bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else float(sum(problem.weight[m] for m in free))
     values = highs.getSolution().col_value if info.primal_solution_status else None
     new_value = round(info.objective_function_value) if values is not None else -1
-    if values is not None and new_value >= old_value:
-        for j, v in enumerate(values):
-            if v > 0.5:
-                plan.place(col_meeting[j], col_slot[j])
+    if values is not None and new_value >= old_value and _apply(plan, col_meeting, col_slot, values):
         return SubResult(new_value - old_value, optimal, dual_bound)
     for m, s in zip(free, before):
         if s >= 0:
             plan.place(m, s)
     return SubResult(0, optimal, dual_bound)
+
+
+def _apply(plan: Plan, col_meeting: list[int], col_slot: list[int], values) -> bool:
+    """Place the chosen columns; if tolerances let anything through that does not fit, take
+    them all back and report False."""
+    placed = []
+    for j, v in enumerate(values):
+        if v > 0.5:
+            m, s = col_meeting[j], col_slot[j]
+            if plan.slot[m] >= 0 or not plan.fits(m) >> s & 1:
+                for done in placed:
+                    plan.remove(done)
+                return False
+            plan.place(m, s)
+            placed.append(m)
+    return True
 
 
 def _mip(n: int, rows: list, rhs: list[int], cost: list[int], time_limit: float, seed: int) -> highspy._Highs:
