@@ -58,8 +58,10 @@ def get_event(conn: Connection, event_id: str) -> EventPublic | None:
 
 
 def list_events(conn: Connection, *, status: str | None = None, kind: str | None = None,
-                cluster_id: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[EventPublic]:
-    stmt = _events()
+                cluster_id: str | None = None, cursor: str | None = None, limit: int = 50,
+                visible: ColumnElement[bool] | None = None) -> Page[EventPublic]:
+    """`visible` limits the rows to what the caller may see."""
+    stmt = _events() if visible is None else _events().where(visible)
     if status:
         stmt = stmt.where(events.c.status == status)
     else:
@@ -152,8 +154,11 @@ def get_meeting(conn: Connection, event_id: str, meeting_id: str) -> MeetingPubl
 
 
 def list_meetings(conn: Connection, event_id: str, *, participant_id: str | None = None,
-                  status: str | None = None, cursor: str | None = None, limit: int = 50) -> Page[MeetingPublic]:
+                  status: str | None = None, cursor: str | None = None, limit: int = 50,
+                  visible: ColumnElement[bool] | None = None) -> Page[MeetingPublic]:
     stmt = select(meetings).where(meetings.c.event_id == event_id)
+    if visible is not None:
+        stmt = stmt.where(visible)
     if participant_id:
         stmt = stmt.where(or_(meetings.c.requester_id == participant_id, meetings.c.receiver_id == participant_id))
     if status:

@@ -20,7 +20,7 @@ from services.events.app import create_app
 from services.events.settings import EventsSettings
 from services.registry.app import create_app as create_registry_app
 from shared.db import Database
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 
 BIOWIN = {"name": "BioWin", "acronym": "BioWin", "country": "BE", "legal_form": "non_profit_association"}
 MEDICEN = {"name": "Medicen Paris Region", "acronym": "Medicen", "country": "FR",
@@ -80,7 +80,7 @@ async def registry(store: Store) -> AsyncIterator[Registry]:
             assert thread.is_alive(), "the registry server did not start"
             time.sleep(0.005)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        async with httpx.AsyncClient(base_url=url) as http:
+        async with httpx.AsyncClient(base_url=url, headers=auth_headers()) as http:
             yield Registry(url, http)
     finally:
         server.should_exit = True
@@ -94,7 +94,8 @@ async def client(store: Store, registry: Registry) -> AsyncIterator[httpx.AsyncC
     """The events app (in process) calling the registry server over HTTP."""
     async with httpx.AsyncClient(base_url=registry.url, timeout=5) as to_registry:
         app = create_app(EventsSettings(registry_backoff=0.01), db=store.db, registry=to_registry)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://events.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://events.test",
+                                     headers=auth_headers()) as http:
             yield http
 
 

@@ -7,7 +7,7 @@ import httpx
 
 from services.events.app import create_app
 from services.events.settings import EventsSettings
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 from tests.events.conftest import (
     BIOWIN,
     MEDICEN,
@@ -165,7 +165,8 @@ async def test_a_registry_that_does_not_answer_is_503_and_nothing_is_written(
             settings = EventsSettings(registry_retries=2, registry_backoff=0.01, retry_after=30)
             async with httpx.AsyncClient(base_url=url, timeout=timeout) as down:
                 app = create_app(settings, db=store.db, registry=down)
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                             headers=auth_headers()) as http:
                     response = await http.post(f"/v1/events/{event['id']}/registrations", json=body)
             assert problem(response, 503)["title"] == "Service unavailable"
             assert response.headers["retry-after"] == "30"
