@@ -82,7 +82,10 @@ def _route_standard_logging(level: str, shared: list[structlog.types.Processor] 
     root.setLevel(level)
     _stdlib_handler = handler
     # uvicorn gives its loggers handlers of their own (plain text): hand their records to the root's.
+    # Its access log stays off when `--no-access-log` turned it off (ours is shared/observability.py's).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
+        if name == "uvicorn.access" and not uvicorn_logger.handlers and not uvicorn_logger.propagate:
+            continue
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True

@@ -33,7 +33,7 @@ REQUEST_ID = "X-Request-ID"
 CORRELATION_ID = "X-Correlation-ID"
 CAUSATION_ID = "X-Causation-ID"
 # Polled every few seconds by orchestrators and scrapers: counted, but not logged line by line.
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @dataclass
@@ -123,9 +123,11 @@ class RequestObservingMiddleware:
             await self.app(scope, receive, send_observed)
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            # The route's template, never the raw path (one series per id); "<none>" when no API
+            # route answered: not found, refused before routing, or FastAPI's docs pages.
+            route = getattr(scope.get("route"), "path", None) or "<none>"
             metrics.observe_request(self.service, scope["method"], route, status, seconds)
-            if self.access_log and scope["path"] not in QUIET_PATHS:
+            if self.access_log and route not in QUIET_ROUTES:
                 principal = scope.get("state", {}).get("principal")
                 access_log.info("http.request", method=scope["method"], route=route, path=scope["path"],
                                 status=status, duration_ms=round(seconds * 1000, 2),
