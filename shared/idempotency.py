@@ -122,10 +122,6 @@ class KeyInUse(Conflict):
     type_slug = "idempotency-key-in-use"
 
 
-class ReservationLost(Conflict):
-    type_slug = "idempotency-key-in-use"
-
-
 _reservation: ContextVar[Reservation | None] = ContextVar("idempotency_reservation", default=None)
 _CHANGES = "idempotency_total_changes"
 
@@ -146,7 +142,7 @@ def _on_commit(conn: Connection) -> None:
                                  idempotency_keys.c.status.in_(("in_progress", "committed")))
                           .values(status="committed")).rowcount
     if marked != 1:
-        raise ReservationLost("a retry with this Idempotency-Key took over after this request ran out of time; "
+        raise KeyInUse("a retry with this Idempotency-Key took over after this request ran out of time; "
                               "nothing was written")
 
 

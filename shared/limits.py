@@ -21,7 +21,7 @@ from shared.settings import CommonSettings
 
 __all__ = ["RateLimitMiddleware", "TokenBuckets", "client_of", "install_limits"]
 
-EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-ID",
                       "X-Correlation-ID", "X-API-Key"]
 CORS_EXPOSE_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID", "X-Correlation-ID",
@@ -81,7 +81,7 @@ class TokenBuckets:
 
 
 class RateLimitMiddleware:
-    """429 problem+json with Retry-After once a client's bucket is empty; health probes are exempt.
+    """429 problem+json with Retry-After once a client's bucket is empty; probes and scrapes are exempt.
 
     Each 401 also costs the caller's address a token from a bucket of its own, and an address
     whose bucket is empty is refused: otherwise a new made-up credential per request would be a
