@@ -451,9 +451,9 @@ def submit_opportunity(conn: Connection, log: EventLog, opportunity_id: str, met
 
 
 def _reviewer(metadata: Metadata) -> str:
-    # Until authentication exists, the reviewing cluster manager names themself in X-Actor.
+    # The reviewing cluster manager is the authenticated caller (the route's policy asks for one).
     if not metadata.actor or metadata.actor == "anonymous":
-        raise InvalidInput.field("header.x-actor", "name the cluster manager who reviews the opportunity")
+        raise InvalidInput.field("header.authorization", "the reviewing cluster manager must be authenticated")
     return metadata.actor
 
 

@@ -65,8 +65,9 @@ def get_opportunity(conn: Connection, opportunity_id: str, *, on: date) -> Oppor
 
 def list_opportunities(conn: Connection, *, on: date, status: str | None = None, kind: str | None = None,
                        organisation_id: str | None = None, call_id: str | None = None, cursor: str | None = None,
-                       limit: int = 50) -> Page[OpportunityPublic]:
-    stmt = _with_interest_count()
+                       limit: int = 50, visible: ColumnElement[bool] | None = None) -> Page[OpportunityPublic]:
+    """`visible` limits the rows to what the caller may see."""
+    stmt = _with_interest_count() if visible is None else _with_interest_count().where(visible)
     if status == "published":
         stmt = stmt.where(o.status == "published", not_(_due(on)))
     elif status == "expired":

@@ -25,7 +25,7 @@ from services.matchmaking.app import create_app
 from services.matchmaking.feed import IndexFeed
 from services.matchmaking.settings import MatchmakingSettings
 from services.registry.app import create_app as create_registry_app
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 
 TODAY = date(2026, 1, 12)
 
@@ -71,7 +71,8 @@ class Matchmaking:
 @pytest.fixture
 async def registry(store: Store) -> AsyncIterator[Registry]:
     app = create_registry_app(db=store.db)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://registry.test",
+                                 headers=auth_headers()) as http:
         yield Registry(http)
 
 
@@ -81,8 +82,8 @@ async def matchmaking(store: Store) -> AsyncIterator[Matchmaking]:
     async with httpx.AsyncClient(base_url="http://127.0.0.1:9", timeout=2) as events:
         app = create_app(MatchmakingSettings(events_backoff=0.01), db=store.db, events=events)
         app.state.clock = lambda: TODAY
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://matchmaking.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://matchmaking.test",
+                                     headers=auth_headers()) as http:
             yield Matchmaking(app, http)
 
 

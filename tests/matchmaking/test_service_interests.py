@@ -3,7 +3,7 @@ index) and the funding-call catalogue."""
 from __future__ import annotations
 
 from services.matchmaking.recommender import TieKind
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 from tests.matchmaking.service_support import (  # noqa: F401  (fixtures)
     Matchmaking,
     Registry,
@@ -15,7 +15,7 @@ from tests.matchmaking.service_support import (  # noqa: F401  (fixtures)
     registry,
 )
 
-REVIEWER = {"X-Actor": "manager@medicen.fr"}
+REVIEWER = auth_headers(subject="manager@medicen.fr")
 CALL = {"call_id": "HORIZON-HLTH-2026-TOOL-03", "programme": "horizon_europe",
         "title": "Imaging biomarkers for early dementia diagnosis", "deadline": "2026-09-15",
         "min_partners": 3, "min_countries": 3, "required_kinds": ["hospital", "sme"],

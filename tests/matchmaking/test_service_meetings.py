@@ -17,7 +17,7 @@ from services.matchmaking.settings import MatchmakingSettings
 from services.matchmaking.recommender import TieKind
 from services.registry.app import create_app as create_registry_app
 from shared.db import Database
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 from tests.matchmaking.service_support import (  # noqa: F401  (fixtures)
     Registry,
     created,
@@ -76,7 +76,7 @@ async def brokerage(servers: tuple[str, str], registry: Registry) -> AsyncIterat
     """A published brokerage event with the B2B participants of PEOPLE, set up through the events API."""
     cluster = (await registry.post("/v1/clusters", {"name": "BioWin", "acronym": "BioWin", "country": "BE",
                                                     "legal_form": "non_profit_association"}))["id"]
-    async with httpx.AsyncClient(base_url=servers[1], timeout=10) as events:
+    async with httpx.AsyncClient(base_url=servers[1], timeout=10, headers=auth_headers()) as events:
         event = await created(events, "/v1/events", {
             "title": "RegMed brokerage", "kind": "brokerage", "organiser_cluster_ids": [cluster],
             "time_zone": "Europe/Brussels", "starts_at": "2026-03-10T08:00:00+01:00",
@@ -105,7 +105,8 @@ async def brokerage(servers: tuple[str, str], registry: Registry) -> AsyncIterat
 async def matchmaking_app(store: Store, brokerage: Brokerage) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
     async with httpx.AsyncClient(base_url=brokerage.url, timeout=5) as events:
         app = create_app(MatchmakingSettings(events_backoff=0.01), db=store.db, events=events)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mm.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mm.test",
+                                     headers=auth_headers()) as http:
             yield app, http
 
 
@@ -113,7 +114,7 @@ async def test_meeting_suggestions_from_the_events_service(brokerage: Brokerage,
                                                            matchmaking_app: tuple[Any, httpx.AsyncClient]) -> None:
     app, mm = matchmaking_app
     p, path = brokerage.people, brokerage.path
-    async with httpx.AsyncClient(base_url=brokerage.url, timeout=10) as events:
+    async with httpx.AsyncClient(base_url=brokerage.url, timeout=10, headers=auth_headers()) as events:
         # Anne already asked Dirk; the meeting took place and they plan a follow-up.
         meeting = await created(events, f"{path}/meeting-requests", {"requester_id": p["Anne"],
                                                                      "receiver_id": p["Dirk"]})
@@ -154,7 +155,8 @@ async def test_503_with_retry_after_when_the_events_service_is_down(store: Store
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=1) as events:
             app = create_app(MatchmakingSettings(events_backoff=0.01, retry_after=7), db=store.db, events=events)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mm.test") as mm:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mm.test",
+                                         headers=auth_headers()) as mm:
                 response = await mm.get("/v1/events/e-1/participants/p-1/meeting-suggestions")
     finally:
         sock.close()

@@ -13,7 +13,7 @@ from services.matchmaking import domain
 from services.matchmaking.projections import PROJECTORS, TABLES
 from shared.eventlog import EventLog, Metadata
 from shared.subscriptions import rebuild_projections
-from tests.conftest import Store
+from tests.conftest import Store, auth_headers
 from tests.matchmaking.service_support import (  # noqa: F401  (fixtures)
     TODAY,
     Matchmaking,
@@ -26,7 +26,7 @@ from tests.matchmaking.service_support import (  # noqa: F401  (fixtures)
     registry,
 )
 
-REVIEWER = {"X-Actor": "manager@biowin.be"}
+REVIEWER = auth_headers(subject="manager@biowin.be")
 
 
 def offer(owner: dict[str, str], **fields: Any) -> dict[str, Any]:
@@ -58,7 +58,7 @@ async def test_lifecycle_from_draft_to_expiry_renewal_and_closing(store: Store, 
     problem(await mm.post(f"{path}/publish", headers=REVIEWER), 409)
     await ok(mm.post(f"{path}/submit"))
     problem(await mm.patch(path, json={"title": "Other"}, headers={"If-Match": '"3"'}), 409)
-    assert fields_named(await mm.post(f"{path}/publish")) == ["header.x-actor"]
+    problem(await mm.post(f"{path}/publish", headers={"Authorization": ""}), 401)
     rejected = await ok(mm.post(f"{path}/reject", json={"reason": "Say which tracers"}, headers=REVIEWER))
     assert (rejected["status"], rejected["rejection_reason"]) == ("draft", "Say which tracers")
     await ok(mm.post(f"{path}/submit"))
