@@ -47,8 +47,13 @@ import_app = typer.Typer(help="Import records from files.", no_args_is_help=True
 export_app = typer.Typer(help="Export records.", no_args_is_help=True)
 audit_app = typer.Typer(help="Inspect and verify the event log.", no_args_is_help=True)
 projections_app = typer.Typer(help="Read models fed by the event log.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Bearer tokens for the API, signed with CLUSTERHUB_AUTH_SIGNING_KEYS.",
+                         no_args_is_help=True)
+api_keys_app = typer.Typer(help="API keys of machine clients (traded for tokens at POST /v1/auth/token).",
+                           no_args_is_help=True)
 for group, name in ((db_app, "db"), (seed_app, "seed"), (import_app, "import"), (export_app, "export"),
-                    (audit_app, "audit"), (projections_app, "projections")):
+                    (audit_app, "audit"), (projections_app, "projections"), (tokens_app, "tokens"),
+                    (api_keys_app, "api-keys")):
     app.add_typer(group, name=name)
 
 err = Console(stderr=True, soft_wrap=True)
@@ -306,6 +311,73 @@ def projections_rebuild(ctx: typer.Context) -> None:
             count = rebuild_projections(db, log, projectors, progress=advance)
     names = ", ".join(projector.name for projector in projectors) or "none installed"
     typer.echo(f"rebuilt {len(projectors)} projections ({names}) from {count} events")
+
+
+# --------------------------------------------------------------------------------------------
+# tokens, api-keys
+
+RoleOption = Annotated[list[str], typer.Option(
+    "--role", help="platform_admin, cluster_manager, member or partner_cluster (repeatable).")]
+ClusterOption = Annotated[str | None, typer.Option(
+    "--cluster", help="The cluster id (managers, members and partner clusters need one).")]
+OrganisationOption = Annotated[str | None, typer.Option("--organisation", help="The organisation id (members).")]
+ScopeOption = Annotated[list[str] | None, typer.Option("--scope", help="A scope the token carries (repeatable).")]
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: RoleOption,
+    cluster: ClusterOption = None,
+    organisation: OrganisationOption = None,
+    subject: Annotated[str | None, typer.Option(
+        "--subject", help="Who the token speaks for; recorded as the actor [default: <you>@cli].")] = None,
+    scope: ScopeOption = None,
+    expires_in: Annotated[int | None, typer.Option(
+        "--expires-in", min=60, max=30 * 86_400, help="Seconds [default: CLUSTERHUB_AUTH_TOKEN_TTL].")] = None,
+) -> None:
+    """Print a signed bearer token (no database needed: whoever holds the signing keys may mint)."""
+    from shared.auth import Tokens
+
+    tokens = Tokens.from_settings(CommonSettings())
+    typer.echo(tokens.issue(subject=subject or f"{getpass.getuser()}@cli", roles=role, cluster=cluster,
+                            organisation=organisation, scopes=scope or [], expires_in=expires_in))
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    ctx: typer.Context,
+    role: RoleOption,
+    subject: Annotated[str, typer.Option("--subject", help="The client's name; recorded as the actor.")],
+    cluster: ClusterOption = None,
+    organisation: OrganisationOption = None,
+    scope: ScopeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {client_id, client_secret} as JSON.")] = False,
+) -> None:
+    """Issue an API key; its secret is printed once and stored only as an argon2 hash."""
+    from shared.api_keys import issue_api_key
+
+    with ctx.obj.store() as (db, log), db.writing() as conn:
+        issued = issue_api_key(conn, log, subject=subject, roles=role, cluster=cluster, organisation=organisation,
+                               scopes=scope or [], metadata=cli_metadata())
+    if as_json:
+        print_json({"client_id": issued.id, "client_secret": issued.key})
+        return
+    typer.echo(f"client_id:     {issued.id}\nclient_secret: {issued.key}")
+    err.print("the secret is shown only now: store it; trade it for tokens at POST /v1/auth/token")
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's client_id.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Recorded with the revocation.")] = None,
+) -> None:
+    """Revoke an API key: no new token is issued for it (tokens already issued live until they expire)."""
+    from shared.api_keys import revoke_api_key
+
+    with ctx.obj.store() as (db, log), db.writing() as conn:
+        revoke_api_key(conn, log, key_id, reason=reason, metadata=cli_metadata())
+    typer.echo(f"revoked {key_id}")
 
 
 # --------------------------------------------------------------------------------------------
