@@ -20,6 +20,7 @@ class Plan:
         self.all_full = (1 << self.n) - 1        # `full` when every slot's tables are taken
         self.at: dict[int, int] = {}          # participant * n + slot -> meeting there
         self.members: list[set[int]] = [set() for _ in range(self.n)]
+        self.by_weight: list[dict[int, set[int]]] = [{} for _ in range(self.n)]  # slot -> weight -> meetings
         self.value = 0
 
     def fits(self, m: int) -> int:
@@ -38,6 +39,7 @@ class Plan:
         if self.load[s] >= self.problem.cap[s]:
             self.full |= bit
         self.members[s].add(m)
+        self.by_weight[s].setdefault(self.problem.weight[m], set()).add(m)
         self.value += self.problem.weight[m]
 
     def remove(self, m: int) -> int:
@@ -50,8 +52,17 @@ class Plan:
         self.load[s] -= 1
         self.full &= ~bit
         self.members[s].discard(m)
+        bucket = self.by_weight[s][self.problem.weight[m]]
+        bucket.discard(m)
+        if not bucket:
+            del self.by_weight[s][self.problem.weight[m]]
         self.value -= self.problem.weight[m]
         return s
+
+    def lightest(self, s: int) -> int | None:
+        """A meeting of least weight in slot s (None if the slot is empty)."""
+        buckets = self.by_weight[s]
+        return next(iter(buckets[min(buckets)])) if buckets else None
 
     def fill(self) -> None:
         """Insert every unscheduled meeting, in order, in the earliest slot where it fits."""

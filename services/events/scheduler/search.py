@@ -73,7 +73,7 @@ class LocalSearch:
             if not way:
                 if not plan.full >> s & 1 or not plan.members[s]:
                     continue
-                way = {self.rng.choice(tuple(plan.members[s]))}
+                way = {plan.lightest(s)}
                 if way & frozen:
                     continue
             (b,) = way
@@ -98,7 +98,7 @@ class LocalSearch:
             if not way:
                 if not plan.full >> s & 1 or not plan.members[s]:
                     continue
-                victim = min(plan.members[s], key=weight.__getitem__)
+                victim = plan.lightest(s)
             else:
                 (victim,) = way
             if weight[victim] < best and victim not in frozen:
@@ -116,31 +116,32 @@ class LocalSearch:
             self._place(m, self._pick(m, mask))
             self.journal.clear()
             return weight[m]
-        mark = len(self.journal)
         best_gain, best_slot, best_state = 0, -1, None
         options = list(bits(self.problem.allowed[m]))
         self.rng.shuffle(options)
         for s in options:
             state = self.rng.getstate()
-            gain = self._try_slot(m, s)
+            gain = self._attempt(m, s)
+            if gain == weight[m]:          # nothing dropped: no slot can do better
+                self.journal.clear()
+                return gain
+            self._undo(0)
             if gain is not None and gain > best_gain:
                 best_gain, best_slot, best_state = gain, s, state
-                if gain == weight[m]:
-                    break
-        if best_slot < 0:
-            self.journal.clear()
-            return 0
-        # Replay the best attempt with the same random draws; should the replay still come out
-        # differently (set order), never keep a loss.
-        self.rng.setstate(best_state)
-        gain = self._try_slot(m, best_slot, keep=True)
-        if gain is None or gain <= 0:
-            self._undo(mark)
-            gain = 0
+        if best_slot >= 0:
+            # Replay the best attempt with the same random draws; should it still come out
+            # differently (set order), never keep a loss.
+            self.rng.setstate(best_state)
+            best_gain = self._attempt(m, best_slot) or 0
+            if best_gain <= 0:
+                self._undo(0)
+                best_gain = 0
         self.journal.clear()
-        return gain
+        return best_gain
 
-    def _try_slot(self, m: int, s: int, keep: bool = False, floor: int = 1) -> int | None:
+    def _attempt(self, m: int, s: int) -> int | None:
+        """Put m in slot s, moving or dropping what is in the way; return the weight gained, or
+        None (changing nothing) when the slot cannot gain."""
         plan, problem = self.plan, self.problem
         weight = problem.weight
         way = self.blockers(m, s)
@@ -152,16 +153,15 @@ class LocalSearch:
                 if q in problem.parts[m] and not problem.free[q] & ~plan.busy[q]:
                     loss += weight[c]
                     break
-        if weight[m] - loss < floor:
+        if weight[m] - loss < 1:
             return None
         if not way and plan.full >> s & 1:
-            members = plan.members[s]
-            if not members:
+            victim = plan.lightest(s)
+            if victim is None:
                 return None
-            way = {min(members, key=lambda c: (weight[c], self.rng.random()))}
-            if plan.full == plan.all_full and weight[m] - weight[next(iter(way))] < floor:
+            if plan.full == plan.all_full and weight[m] - weight[victim] < 1:
                 return None
-        mark = len(self.journal)
+            way = {victim}
         for c in way:
             self._remove(c)
         self._place(m, s)
@@ -170,8 +170,6 @@ class LocalSearch:
         for c in sorted(way, key=lambda c: -weight[c]):
             if not self.relocate(c, self.depth, frozen):
                 gain -= self.displace(c, frozen)
-        if not keep:
-            self._undo(mark)
         return gain
 
     def _pick(self, m: int, mask: int) -> int:
