@@ -45,7 +45,6 @@ def resolve(plan: Plan, free: list[int], time_limit: float, *, seed: int = 0) ->
     col_meeting, col_slot, rows, rhs = [], [], [], []
     by_person_slot: dict[tuple[int, int], list[int]] = {}
     by_slot: dict[int, list[int]] = {}
-    start = []
     for m in free:
         mask = problem.allowed[m]
         for p in problem.parts[m]:
@@ -87,9 +86,14 @@ def resolve(plan: Plan, free: list[int], time_limit: float, *, seed: int = 0) ->
     optimal = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
     dual_bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else float(sum(problem.weight[m] for m in free))
     values = highs.getSolution().col_value if info.primal_solution_status else None
-    new_value = round(info.objective_function_value) if values is not None else -1
-    if values is not None and new_value >= old_value and _apply(plan, col_meeting, col_slot, values):
-        return SubResult(new_value - old_value, optimal, dual_bound)
+    base = plan.value
+    if values is not None and _apply(plan, col_meeting, col_slot, values):
+        gain = plan.value - base - old_value    # from what was placed, not what HiGHS reports
+        if gain >= 0:
+            return SubResult(gain, optimal, dual_bound)
+        for m in free:
+            if plan.slot[m] >= 0:
+                plan.remove(m)
     for m, s in zip(free, before):
         if s >= 0:
             plan.place(m, s)
