@@ -59,6 +59,8 @@ def test_refusals_are_422_problems_naming_the_field() -> None:
      "greater than or equal to 0"),
     ({"slots": [{"id": "s1", "start": "not a time", "tables": 1}]}, "slots[0].start", "datetime"),
     ({"participants": [{"id": "p1", "unavailble": ["s1"]}]}, "participants[0].unavailble", "not permitted"),
+    ({"slots": [{"id": "s1", "start": "2026-03-10T09:00:00Z", "tables": 2},
+                {"id": "s2", "start": "2026-03-10T09:30:00", "tables": 1}]}, "slots[1].start", "UTC offset"),
     ({"meetings": None}, "meetings", "valid list"),
     ({"locked": [{"meeting": "m9", "slot": "s1", "table": "T1"}]}, "locked[0].meeting", "unknown meeting 'm9'"),
     ({"locked": [{"meeting": "m1", "slot": "s9", "table": "T1"}]}, "locked[0].slot", "unknown slot 's9'"),

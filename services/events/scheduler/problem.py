@@ -71,6 +71,11 @@ def compile_problem(instance: Instance) -> Problem:
     part_pos = _unique_ids("participants", [p.id for p in instance.participants], "participant")
     meeting_pos = _unique_ids("meetings", [m.id for m in instance.meetings], "meeting")
 
+    aware = [s.start.tzinfo is not None for s in instance.slots]
+    if any(aware) and not all(aware):
+        i = aware.index(not aware[0])
+        raise InvalidInstance.field(
+            f"slots[{i}].start", "give every slot's start with a UTC offset (e.g. Z), or none of them")
     slot_order = sorted(range(len(instance.slots)), key=lambda i: (instance.slots[i].start, i))
     slot_index = {instance.slots[pos].id: s for s, pos in enumerate(slot_order)}
     tables = [instance.slots[pos].tables for pos in slot_order]
