@@ -72,31 +72,39 @@ FEATURES: tuple[str, ...] = (
     *KIND_FEATURES,
 )
 
-# Learned by `services.matchmaking.evaluation.learn_weights` (conditional logit on CORDIS: history
-# before 2015 predicting 2015-2016 consortia, and before 2016 predicting 2016; never 2017+), see
-# its docstring. CORDIS has no competencies, ties, clusters, stages or required kinds: those
-# weights are set by hand, in the units of the learned ones (a registry connection counts about
-# as much as a recent joint project; a required kind about as much as a past collaboration).
+# Learned by `services.matchmaking.evaluation.learn_weights(history, 2019)` on the whole CORDIS
+# development set (conditional logit; history before 2017 predicting 2017-2018 consortia, and
+# before 2018 predicting 2018), rounded. The evaluation does not use these: it relearns on its own
+# history, never on its query years. Patient organisations are too rare in CORDIS to learn from
+# (their learned prior was negative on a handful of cases): they get the association prior.
+# CORDIS has no competencies, ties, clusters, stages or required kinds: those weights are set by
+# hand, in the units of the learned ones (a registry connection counts about as much as having
+# been a partner with the lead plus a recent project; a required kind about as much as a kind prior).
 LEARNED_WEIGHTS: dict[str, float] = {
-    "text_query": 4.7,
-    "text_projects": 1.0,
-    "text_lead": 2.3,
-    "worked_with_lead": -0.3,
-    "recent_with_lead": -0.7,
-    "led_with_lead": 0.3,
-    "common_partners": 0.5,
-    "network_walk": 0.6,
-    "projects": 1.2,
-    "recent_projects": -1.0,
-    "same_country": 0.3,
-    "kind_affinity": 0.15,
-    "country_affinity": 0.2,
-    "kind:company": 1.9,
-    "kind:university": 2.8,
-    "kind:research_institute": 2.7,
-    "kind:hospital": 2.7,
-    "kind:regional_authority": 2.7,
-    "kind:association": 2.1,
+    "text_query": 12.16,
+    "text_projects": -0.33,
+    "text_lead": 1.68,
+    "worked_with_lead": -0.32,
+    "similar_with_lead": 0.29,
+    "partner_of_lead": 0.31,
+    "recent_with_lead": -0.1,
+    "led_with_lead": 0.46,
+    "common_partners": 0.4,
+    "network_walk": 0.48,
+    "projects": 0.98,
+    "recent_projects": -0.34,
+    "same_country": 0.16,
+    "kind_affinity": 0.33,
+    "kind_text_affinity": 2.21,
+    "country_affinity": 0.3,
+    "kind:company": 0.61,
+    "kind:research_institute": 1.25,
+    "kind:university": 1.42,
+    "kind:hospital": 1.43,
+    "kind:regional_authority": 1.46,
+    "kind:association": 1.3,
+    "kind:patient_organisation": 1.3,
+    "kind:unknown": -4.36,
 }
 HAND_WEIGHTS: dict[str, float] = {
     "shared_competencies": 0.8,
@@ -360,12 +368,16 @@ class Recommender:
         for group, total in sorted(totals.items(), key=lambda item: -item[1]):
             if total <= _REASON_FLOOR:
                 break
-            sentence = self._sentence(group, context, row)
-            if sentence:
-                said.append(sentence)
-            if len(said) == MAX_REASONS:
+            if group == "text_query":  # the projects behind a text match are worth naming too
+                said += [s for s in (self._sentence("text_query", context, row),
+                                     self._sentence("text_projects", context, row)) if s]
+            else:
+                sentence = self._sentence(group, context, row)
+                if sentence:
+                    said.append(sentence)
+            if len(said) >= MAX_REASONS:
                 break
-        return said
+        return said[:MAX_REASONS]
 
     def _sentence(self, group: str, context: _Context, row: int) -> str | None:
         index, lead, query = self.index, context.lead, context.query
@@ -489,6 +501,7 @@ _TIE_WORDS = {
     TieKind.co_project: "has a joint project with the lead",
 }
 _REASON_GROUP = {
+    "text_projects": "text_query",
     "worked_with_lead": "lead_network",
     "recent_with_lead": "lead_network",
     "partner_of_lead": "lead_network",
