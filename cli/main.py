@@ -381,6 +381,23 @@ def api_keys_revoke(
 
 
 # --------------------------------------------------------------------------------------------
+# schedule (standalone: no store involved)
+
+
+@app.command("schedule")
+def schedule_command(
+    instance: Annotated[Path, typer.Argument(help="INSTANCE.json: slots, participants, meetings, locked.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write SCHEDULE.json.")],
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for the whole command.")] = 10.0,
+) -> None:
+    """Assign B2B meetings to slots and tables; report the objective and a proven upper bound."""
+    # Imported here: the solver stack (HiGHS, NumPy) is heavy and only this command needs it.
+    from services.events.scheduler.command import run_schedule_command
+
+    raise typer.Exit(run_schedule_command(instance, output, time_limit))
+
+
+# --------------------------------------------------------------------------------------------
 # serve
 
 
