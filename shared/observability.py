@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
 import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
