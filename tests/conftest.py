@@ -90,6 +90,19 @@ def store(request, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
         made.db.dispose()
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_store(request, tmp_path_factory) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    """One store per backend for a whole module, for tests that share one seeded world."""
+    if request.param == "sqlite":
+        made = _sqlite_store(tmp_path_factory.mktemp("module_store"))
+    else:
+        made = _postgres_store(request.getfixturevalue("postgres_server"))
+    try:
+        yield made
+    finally:
+        made.db.dispose()
+
+
 @pytest.fixture
 def postgres_store(postgres_server) -> Iterator[Store]:
     """For what only PostgreSQL has (role grants, TRUNCATE)."""

@@ -191,8 +191,8 @@ async def get_event(event_id: str, response: Response, db: Db, principal: Anyone
 
 
 @router.patch("/{event_id}", responses=problems(404, 409, 412, 422, 428, 503), tags=["events"])
-async def update_event(event_id: str, body: EventUpdate, version: IfMatch, response: Response, db: Db, log: Log,
-                       registry: Registry, principal: Manager, metadata: RequestMetadata) -> EventPublic:
+async def update_event(event_id: str, body: EventUpdate, principal: Manager, version: IfMatch, response: Response,
+                       db: Db, log: Log, registry: Registry, metadata: RequestMetadata) -> EventPublic:
     """Change the given fields (null clears an optional one); a larger capacity seats the waitlist."""
     await db.read(lambda conn: access.event(conn, principal, event_id, organiser=True))
     if body.organiser_cluster_ids:
@@ -221,7 +221,7 @@ _transition("held", "Mark the event as held (it took place).")
 
 
 @router.post("/{event_id}/archive", responses=WRITE_ERRORS, tags=["events"])
-async def archive_event(event_id: str, version: IfMatch, response: Response, db: Db, log: Log, principal: Manager,
+async def archive_event(event_id: str, principal: Manager, version: IfMatch, response: Response, db: Db, log: Log,
                         metadata: RequestMetadata, body: ArchiveRequest | None = None) -> EventPublic:
     """Archive an event: it stays readable, leaves the lists and takes no more changes."""
     reason = body.reason if body else None
@@ -331,8 +331,11 @@ async def cancel_registration(event_id: str, participant_id: str, response: Resp
                               body: CancelRequest | None = None) -> ParticipantPublic:
     """Cancel a registration: its meetings are cancelled and a freed seat goes to the waitlist."""
     reason = body.reason if body else None
-    participant = await db.write(_participant(event_id, participant_id, principal, lambda conn: domain.cancel_registration(
-        conn, log, event_id, participant_id, reason, metadata, expected_version=version)))
+
+    def cancel(conn: Connection) -> None:
+        domain.cancel_registration(conn, log, event_id, participant_id, reason, metadata, expected_version=version)
+
+    participant = await db.write(_participant(event_id, participant_id, principal, cancel))
     return _tagged(response, participant)
 
 
@@ -391,8 +394,8 @@ _attendance("no-show", "Record that a registered participant did not come.")
 
 
 @router.put("/{event_id}/participants/{participant_id}/profile", responses=WRITE_ERRORS, tags=["participants"])
-async def update_profile(event_id: str, participant_id: str, body: ProfileUpdate, version: IfMatch,
-                         response: Response, db: Db, log: Log, principal: ManagerOrMember,
+async def update_profile(event_id: str, participant_id: str, body: ProfileUpdate, principal: ManagerOrMember,
+                         version: IfMatch, response: Response, db: Db, log: Log,
                          metadata: RequestMetadata) -> ParticipantPublic:
     """Replace the B2B profile: what the participant offers, seeks, and keywords."""
     participant = await db.write(_participant(event_id, participant_id, principal, lambda conn: domain.update_profile(
@@ -406,8 +409,8 @@ async def update_availability(event_id: str, participant_id: str, body: Availabi
                               db: Db, log: Log, principal: ManagerOrMember, metadata: RequestMetadata,
                               version: OptionalIfMatch) -> ParticipantPublic:
     """Replace the list of slots in which the participant cannot meet."""
-    participant = await db.write(_participant(event_id, participant_id, principal, lambda conn: domain.update_availability(
-        conn, log, event_id, participant_id, body, metadata, expected_version=version)))
+    participant = await db.write(_participant(event_id, participant_id, principal, lambda conn: (
+        domain.update_availability(conn, log, event_id, participant_id, body, metadata, expected_version=version))))
     return _tagged(response, participant)
 
 
@@ -532,8 +535,9 @@ async def list_meetings(event_id: str, db: Db, principal: ManagerOrMember, parti
     def read(conn: Connection) -> Page[MeetingPublic]:
         found = access.event(conn, principal, event_id)
         access.attendee(principal, found)
+        visible = None if found.organiser else access.meeting_visible(principal)
         return queries.list_meetings(conn, event_id, participant_id=participant_id, status=status, cursor=cursor,
-                                     limit=limit, visible=None if found.organiser else access.meeting_visible(principal))
+                                     limit=limit, visible=visible)
 
     return await db.read(read)
 

@@ -162,8 +162,8 @@ async def get_opportunity(opportunity_id: str, response: Response, db: Db, today
 
 
 @router.patch("/opportunities/{opportunity_id}", responses=WRITE_ERRORS, tags=["opportunities"])
-async def update_opportunity(opportunity_id: str, body: OpportunityUpdate, version: IfMatch, response: Response,
-                             db: Db, log: Log, today: Today, principal: ManagerOrMember,
+async def update_opportunity(opportunity_id: str, body: OpportunityUpdate, principal: ManagerOrMember, version: IfMatch,
+                             response: Response, db: Db, log: Log, today: Today,
                              metadata: RequestMetadata) -> OpportunityPublic:
     """Change a draft's fields (null clears an optional one)."""
     own_cluster = principal.managed_cluster or principal.member_cluster
@@ -339,8 +339,8 @@ async def get_call(call_id: str, response: Response, db: Db, _: Anyone) -> CallP
 
 
 @router.patch("/calls/{call_id}", responses=WRITE_ERRORS, tags=["calls"])
-async def update_call(call_id: str, body: CallUpdate, version: IfMatch, response: Response, db: Db, log: Log,
-                      _: Admin, metadata: RequestMetadata) -> CallPublic:
+async def update_call(call_id: str, body: CallUpdate, _: Admin, version: IfMatch, response: Response, db: Db, log: Log,
+                      metadata: RequestMetadata) -> CallPublic:
     """Change the given fields of a call (null clears an optional one)."""
     return _tagged(response, await db.write(lambda conn: domain.update_call(conn, log, call_id, version, body,
                                                                             metadata)))

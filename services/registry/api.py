@@ -172,16 +172,16 @@ async def get_cluster(cluster_id: str, response: Response, db: Db, principal: An
 
 
 @router.patch("/clusters/{cluster_id}", responses=WRITE_ERRORS, tags=["clusters"])
-async def update_cluster(cluster_id: str, body: ClusterUpdate, version: IfMatch, response: Response, db: Db,
-                         log: Log, principal: Manager, metadata: RequestMetadata) -> ClusterPublic:
+async def update_cluster(cluster_id: str, body: ClusterUpdate, principal: Manager, version: IfMatch, response: Response,
+                         db: Db, log: Log, metadata: RequestMetadata) -> ClusterPublic:
     """Change the given fields (null clears an optional one)."""
-    cluster = await db.write(_checked(access.cluster, principal, "cluster", cluster_id, lambda conn: domain.update_cluster(
-        conn, log, cluster_id, version, body, metadata)))
+    cluster = await db.write(_checked(access.cluster, principal, "cluster", cluster_id, lambda conn: (
+        domain.update_cluster(conn, log, cluster_id, version, body, metadata))))
     return _tagged(response, cluster)
 
 
 @router.post("/clusters/{cluster_id}/archive", responses=WRITE_ERRORS, tags=["clusters"])
-async def archive_cluster(cluster_id: str, version: IfMatch, response: Response, db: Db, log: Log, _: Admin,
+async def archive_cluster(cluster_id: str, _: Admin, version: IfMatch, response: Response, db: Db, log: Log,
                           metadata: RequestMetadata, body: ArchiveRequest | None = None) -> ClusterPublic:
     """Archive a cluster: it stays readable and leaves the lists."""
     reason = body.reason if body else None
@@ -242,8 +242,8 @@ async def get_organisation(organisation_id: str, response: Response, db: Db, pri
 
 
 @router.patch("/organisations/{organisation_id}", responses=WRITE_ERRORS, tags=["organisations"])
-async def update_organisation(organisation_id: str, body: OrganisationUpdate, version: IfMatch, response: Response,
-                              db: Db, log: Log, principal: ManagerOrMember,
+async def update_organisation(organisation_id: str, body: OrganisationUpdate, principal: ManagerOrMember,
+                              version: IfMatch, response: Response, db: Db, log: Log,
                               metadata: RequestMetadata) -> OrganisationPublic:
     """Change the given fields (null clears an optional one)."""
     organisation = await db.write(_checked(access.organisation, principal, "organisation", organisation_id,
@@ -253,8 +253,8 @@ async def update_organisation(organisation_id: str, body: OrganisationUpdate, ve
 
 
 @router.post("/organisations/{organisation_id}/archive", responses=WRITE_ERRORS, tags=["organisations"])
-async def archive_organisation(organisation_id: str, version: IfMatch, response: Response, db: Db, log: Log,
-                               principal: Manager, metadata: RequestMetadata,
+async def archive_organisation(organisation_id: str, principal: Manager, version: IfMatch, response: Response, db: Db,
+                               log: Log, metadata: RequestMetadata,
                                body: ArchiveRequest | None = None) -> OrganisationPublic:
     """Archive an organisation: it stays readable and leaves the lists (no hard delete)."""
     reason = body.reason if body else None
@@ -303,16 +303,16 @@ async def get_contact(contact_id: str, response: Response, db: Db, principal: Ma
 
 
 @router.patch("/contacts/{contact_id}", responses=WRITE_ERRORS, tags=["contacts"])
-async def update_contact(contact_id: str, body: ContactUpdate, version: IfMatch, response: Response, db: Db,
-                         log: Log, principal: ManagerOrMember, metadata: RequestMetadata) -> ContactPublic:
+async def update_contact(contact_id: str, body: ContactUpdate, principal: ManagerOrMember, version: IfMatch,
+                         response: Response, db: Db, log: Log, metadata: RequestMetadata) -> ContactPublic:
     """Change the given fields of a contact."""
-    contact = await db.write(_checked(access.contact, principal, "contact", contact_id, lambda conn: domain.update_contact(
-        conn, log, contact_id, version, body, metadata)))
+    contact = await db.write(_checked(access.contact, principal, "contact", contact_id, lambda conn: (
+        domain.update_contact(conn, log, contact_id, version, body, metadata))))
     return _tagged(response, contact)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204, responses=WRITE_ERRORS, tags=["contacts"])
-async def remove_contact(contact_id: str, version: IfMatch, db: Db, log: Log, principal: ManagerOrMember,
+async def remove_contact(contact_id: str, principal: ManagerOrMember, version: IfMatch, db: Db, log: Log,
                          metadata: RequestMetadata) -> None:
     """Remove a contact from its organisation (the removal is recorded in the contact's history)."""
     await db.write(_checked(access.contact, principal, "contact", contact_id, lambda conn: domain.remove_contact(
@@ -354,7 +354,8 @@ async def list_memberships(db: Db, principal: ManagerOrMember, organisation_id: 
 
 
 @router.get("/memberships/{membership_id}", responses=READ_ERRORS, tags=["memberships"])
-async def get_membership(membership_id: str, response: Response, db: Db, principal: ManagerOrMember) -> MembershipPublic:
+async def get_membership(membership_id: str, response: Response, db: Db,
+                         principal: ManagerOrMember) -> MembershipPublic:
     """One membership."""
     return _tagged(response, await _get(db, queries.get_membership, "membership", membership_id, principal,
                                         access.membership))
@@ -438,7 +439,8 @@ async def record_connection(body: ConnectionCreate, response: Response, db: Db, 
 
 
 @router.get("/connections", tags=["connections"])
-async def list_connections(db: Db, principal: ManagerOrMember, organisation_id: IdFilter = None, kind: ConnectionKind | None = None,
+async def list_connections(db: Db, principal: ManagerOrMember, organisation_id: IdFilter = None,
+                           kind: ConnectionKind | None = None,
                            include_ended: bool = False, cursor: Cursor = None,
                            limit: Limit = 50) -> Page[ConnectionPublic]:
     """Connections, oldest first; `organisation_id` matches either end."""
@@ -448,7 +450,8 @@ async def list_connections(db: Db, principal: ManagerOrMember, organisation_id: 
 
 
 @router.get("/connections/{connection_id}", responses=READ_ERRORS, tags=["connections"])
-async def get_connection(connection_id: str, response: Response, db: Db, principal: ManagerOrMember) -> ConnectionPublic:
+async def get_connection(connection_id: str, response: Response, db: Db,
+                         principal: ManagerOrMember) -> ConnectionPublic:
     """One connection."""
     return _tagged(response, await _get(db, queries.get_connection, "connection", connection_id, principal,
                                         access.connection))
@@ -486,7 +489,8 @@ async def form_working_group(body: WorkingGroupCreate, response: Response, db: D
 
 
 @router.get("/working-groups", tags=["working groups"])
-async def list_working_groups(db: Db, principal: ManagerOrMember, cluster_id: IdFilter = None, organisation_id: IdFilter = None,
+async def list_working_groups(db: Db, principal: ManagerOrMember, cluster_id: IdFilter = None,
+                              organisation_id: IdFilter = None,
                               cursor: Cursor = None, limit: Limit = 50) -> Page[WorkingGroupPublic]:
     """Working groups by name; `organisation_id` lists the groups it belongs to."""
     return await db.read(lambda conn: queries.list_working_groups(
