@@ -12,7 +12,8 @@ partner-search endpoint sends them, answered with reasons (the product path).
 Reported: index build time (organisations + projects in, text fitted, matrices built), memory
 (tracemalloc peak of a second, traced build, and the resident-set growth of the timed one),
 p50/p95/max latency of one recommendation, the first recommendation after adding one
-organisation (text patch) and after adding one project (collaboration matrices rebuilt).
+organisation (text patch), one tie (tie matrices recombined) and one project (project matrices
+rebuilt).
 """
 from __future__ import annotations
 
@@ -165,6 +166,10 @@ def main() -> int:
     found = recommender.recommend(Query(text="proton therapy dosimetry paediatric", limit=20))
     add_org_ms = (time.perf_counter() - started) * 1000
     started = time.perf_counter()
+    index.add_tie("org-new", "org-2", TieKind.accepted_interest)
+    recommender.recommend(queries[1])
+    add_tie_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
     index.add_project(Project(id="project-new", members={"org-new": "coordinator", "org-1": "participant"}, year=2025))
     recommender.recommend(queries[0])
     add_project_ms = (time.perf_counter() - started) * 1000
@@ -190,6 +195,7 @@ def main() -> int:
         },
         "first_recommendation_after_adding_one_organisation_ms": round(add_org_ms, 1),
         "new_organisation_ranked_first": bool(found and found[0].org_id == "org-new"),
+        "first_recommendation_after_adding_one_tie_ms": round(add_tie_ms, 1),
         "first_recommendation_after_adding_one_project_ms": round(add_project_ms, 1),
     }
     if args.json:

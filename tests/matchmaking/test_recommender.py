@@ -135,6 +135,22 @@ class TestIncrementalUpdates:
         again = by_id(recommender.recommend(Query(lead_id="tumc", limit=20)))
         assert "worked with the lead" not in " ".join(again["inserm"].reasons)
 
+    def test_ties_count_on_the_next_query_and_can_be_taken_back(self) -> None:
+        index = imaging_index()
+        recommender = Recommender(index)
+        recommender.recommend(Query(lead_id="tumc"))
+        index.upsert(org("late", kind="hospital", country="IT"))  # after the matrices were built
+        index.add_tie("tumc", "late", TieKind.b2b_follow_up)
+        found = by_id(recommender.recommend(Query(lead_id="tumc", limit=20)))
+        assert "followed up a B2B meeting with the lead" in found["late"].reasons
+        index.add_tie("tumc", "late", TieKind.b2b_follow_up, -1.0)  # the follow-up was withdrawn
+        found = by_id(recommender.recommend(Query(lead_id="tumc", limit=20)))
+        assert not any("B2B" in r for r in found["late"].reasons)
+        index.add_tie("tumc", "late", TieKind.accepted_interest)
+        index.remove_tie("tumc", "late", TieKind.accepted_interest)
+        found = by_id(recommender.recommend(Query(lead_id="tumc", limit=20)))
+        assert not any("interest" in r for r in found["late"].reasons)
+
     def test_rebuild_keeps_the_ranking(self) -> None:
         index = imaging_index(small_index=0)
         recommender = Recommender(index)
