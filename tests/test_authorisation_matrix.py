@@ -646,3 +646,49 @@ async def test_every_route_declares_a_policy(world: World) -> None:
                for method, path, route in _routes(app)
                if isinstance(route, APIRoute) and path not in NO_POLICY and not has_policy(route.dependant)]
     assert not missing, "routes without a policy:\n" + "\n".join(missing)
+
+
+async def test_lists_show_each_caller_only_what_is_theirs_or_public(world: World) -> None:
+    ids = world.ids
+
+    async def listed(service: str, path: str, role: str, **params: str) -> list[dict[str, Any]]:
+        response = await world.http[service].get(path, params={"limit": "200", **params}, headers=world.tokens[role])
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+    async def organisations(role: str, **params: str) -> set[str]:
+        return {o["id"] for o in await listed("registry", "/v1/organisations", role, **params)}
+
+    for role in ("anonymous", "manager_other", "member", "partner"):
+        assert {ids["iba"], ids["guerbet"]} <= await organisations(role)
+        assert ids["prospect"] not in await organisations(role)
+    assert ids["prospect"] in await organisations("manager")
+    # Membership filters reveal only active (public) memberships, or the caller's own.
+    assert await organisations("anonymous", cluster=ids["biowin"], membership_status="applied") == set()
+    assert await organisations("manager_other", cluster=ids["biowin"], membership_status="applied") == set()
+    assert ids["prospect"] in await organisations("manager", cluster=ids["biowin"], membership_status="applied")
+
+    assert {m["organisation_id"] for m in await listed("registry", "/v1/memberships", "member")} == {ids["iba"]}
+    assert {m["cluster_id"] for m in await listed("registry", "/v1/memberships", "manager_other")} == {
+        ids["medicen"]}
+    assert await listed("registry", "/v1/connections", "member_other") == []
+    assert await listed("registry", "/v1/working-groups", "manager_other") == []
+    export = await world.http["registry"].get("/v1/organisation-exports", params={"format": "json"},
+                                               headers=world.tokens["manager_other"])
+    assert {o["id"] for o in export.json()} == {ids["guerbet"]}
+
+    public_events = await listed("events", "/v1/events", "anonymous")
+    assert ids["event"] in {e["id"] for e in public_events}
+    assert all(e["status"] != "draft" and not e["members_only"] for e in public_events)
+    assert ids["draft_event"] in {e["id"] for e in await listed("events", "/v1/events", "manager")}
+    assert await listed("events", f"/v1/events/{ids['event']}/meetings", "member_other") == []
+    mine = await listed("events", f"/v1/events/{ids['event']}/meetings", "member")
+    participants_of_iba = {p["id"] for p in await listed("events", f"/v1/events/{ids['event']}/registrations",
+                                                          "admin") if p["organisation_id"] == ids["iba"]}
+    assert mine and all({m["requester_id"], m["receiver_id"]} & participants_of_iba for m in mine)
+
+    public_offers = await listed("matchmaking", "/v1/opportunities", "anonymous")
+    assert all(o["status"] == "published" and o["visibility"] == "public" for o in public_offers)
+    assert ids["draft_offer"] in {o["id"] for o in await listed("matchmaking", "/v1/opportunities", "member")}
+    assert ids["draft_offer"] not in {o["id"] for o in await listed("matchmaking", "/v1/opportunities",
+                                                                    "member_other")}
