@@ -189,6 +189,7 @@ class _ProjectPart:
     """The matrices that only projects change (the costly products), kept across tie changes."""
 
     incidence: sp.csr_matrix
+    memberships: sp.csr_matrix
     decay: np.ndarray
     count: sp.csr_matrix
     recent: sp.csr_matrix
@@ -207,12 +208,14 @@ def _without_self(matrix: sp.spmatrix) -> sp.csr_matrix:
     return matrix
 
 
-def _grow(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """The same square matrix as n x n: rows of organisations added since are empty (no copy of data)."""
-    if matrix.shape[0] == n:
+def _grow(matrix: sp.csr_matrix, n: int, columns: int | None = None) -> sp.csr_matrix:
+    """The matrix with n rows (and n columns unless given): organisations added since have empty
+    rows; the data arrays are shared, not copied."""
+    shape = (n, n if columns is None else columns)
+    if matrix.shape == shape:
         return matrix
-    indptr = np.concatenate([matrix.indptr, np.full(n - matrix.shape[0], matrix.indptr[-1], dtype=matrix.indptr.dtype)])
-    return sp.csr_matrix((matrix.data, matrix.indices, indptr), shape=(n, n))
+    extra = np.full(n - matrix.shape[0], matrix.indptr[-1], dtype=matrix.indptr.dtype)
+    return sp.csr_matrix((matrix.data, matrix.indices, np.concatenate([matrix.indptr, extra])), shape=shape)
 
 
 def _pad_to(values: np.ndarray, n: int) -> np.ndarray:
@@ -577,6 +580,7 @@ class OrganisationIndex:
         led_one_way = coordinators.T @ weighted
         return _ProjectPart(
             incidence=incidence,
+            memberships=incidence.T.tocsr(),
             decay=decay,
             count=_without_self(incidence.T @ incidence),
             recent=_without_self(incidence.T @ weighted),
@@ -589,28 +593,28 @@ class OrganisationIndex:
         )
 
     def _combine(self, part: _ProjectPart) -> Graph:
-        """The project matrices plus the ties: what a tie change recomputes (O(non-zeros), no products)."""
+        """The project matrices plus the ties: what a tie change recomputes (sums, no products)."""
         n = self.n_rows
         ties, co_project_ties = self._tie_matrices(n)
-        count = _without_self(_grow(part.count, n) + co_project_ties)
-        recent = _without_self(_grow(part.recent, n) + co_project_ties)
-        ties = _without_self(ties)
-        step = recent + ties
+        count, recent = _grow(part.count, n), _grow(part.recent, n)
+        if co_project_ties.nnz:
+            count, recent = count + co_project_ties, recent + co_project_ties
+        step = recent + ties if ties.nnz else recent.copy()
         out_weight = np.asarray(step.sum(axis=1)).ravel()
         out_weight[out_weight == 0] = 1.0
-        walk = sp.csr_matrix(sp.diags((1.0 / out_weight).astype(np.float32)) @ step)
+        step.data *= np.repeat((1.0 / out_weight).astype(np.float32), np.diff(step.indptr))
         incidence = sp.csr_matrix((part.incidence.data, part.incidence.indices, part.incidence.indptr),
                                   shape=(part.incidence.shape[0], n))
         return Graph(
             n=n,
             incidence=incidence,
-            memberships=incidence.T.tocsr(),
+            memberships=_grow(part.memberships, n, incidence.shape[0]),
             project_decay=part.decay,
             count=count,
             recent=recent,
             led=_grow(part.led, n),
             ties=ties,
-            walk=walk,
+            walk=step,
             aa_weight=(1.0 / np.log(2.0 + np.diff(count.indptr))).astype(np.float32),
             projects=_pad_to(part.projects, n),
             projects_recent=_pad_to(part.projects_recent, n),
@@ -638,6 +642,7 @@ class OrganisationIndex:
                     rows += [a, b]
                     cols += [b, a]
                     weights += [weight, weight]
+        # built from (row, col) pairs, so duplicates are summed and indices sorted: canonical CSR
         ties = sp.csr_matrix((np.asarray(weights, dtype=np.float32), (rows, cols)), shape=(n, n))
         co = sp.csr_matrix((np.asarray(co_weights, dtype=np.float32), (co_rows, co_cols)), shape=(n, n))
         return ties, co
