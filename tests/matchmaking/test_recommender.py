@@ -184,6 +184,12 @@ class TestQueries:
         with pytest.raises(InvalidInput) as error:
             recommender.recommend(Query(text="x", limit=0))
         assert error.value.extensions["errors"][0]["field"] == "limit"
+        with pytest.raises(InvalidInput) as error:
+            recommender.recommend(Query(text="x", required_kinds=frozenset({"castle"})))
+        assert error.value.extensions["errors"][0]["field"] == "required_kinds"
+        with pytest.raises(InvalidInput) as error:
+            recommender.recommend(Query(text="x", competencies=frozenset({"alchemy"})))
+        assert error.value.extensions["errors"][0]["field"] == "competencies"
 
     def test_unknown_weight_is_refused(self) -> None:
         with pytest.raises(InvalidInput):

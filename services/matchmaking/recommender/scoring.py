@@ -170,6 +170,12 @@ class Recommender:
         return features
 
     def _context(self, query: Query) -> _Context:
+        unknown_kinds = sorted(set(query.required_kinds) - set(KINDS))
+        if unknown_kinds:
+            raise InvalidInput.field("required_kinds", f"unknown organisation kinds: {', '.join(unknown_kinds)}")
+        unknown_competencies = sorted(set(query.competencies) - set(COMPETENCY_BITS))
+        if unknown_competencies:
+            raise InvalidInput.field("competencies", f"unknown competencies: {', '.join(unknown_competencies)}")
         index = self.index
         index.refresh()
         graph, n = index.graph, index.n_rows
@@ -192,7 +198,7 @@ class Recommender:
         if wanted:
             out["shared_competencies"] = _popcount(index.competency_bits & np.uint64(wanted))
         if query.required_kinds:
-            codes = [KINDS.index(k) for k in query.required_kinds if k in KINDS]
+            codes = [KINDS.index(k) for k in query.required_kinds]
             out["required_kind"] = np.isin(index.kind_codes, codes).astype(np.float32)
         return context
 
