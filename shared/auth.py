@@ -226,9 +226,3 @@ def allow(*roles: str) -> Any:
 
 
 Anyone = Annotated[Principal, allow(ANONYMOUS, *ROLES)]
-
-
-def require(condition: bool, detail: str) -> None:
-    """403 unless `condition`: for callers who may see a record but not do this to it."""
-    if not condition:
-        raise Forbidden(detail)

@@ -140,9 +140,11 @@ def connection(conn: Connection, principal: Principal, connection_id: str) -> Ac
 
 
 def working_group(conn: Connection, principal: Principal, working_group_id: str) -> Access | None:
-    w = working_groups.c
-    owned = (true() if principal.is_admin else w.cluster_id == principal.managed_cluster
-             if principal.managed_cluster else false())
+    owned: ColumnElement[bool] = false()
+    if principal.is_admin:
+        owned = true()
+    elif principal.managed_cluster:
+        owned = working_groups.c.cluster_id == principal.managed_cluster
     return _access(conn, working_groups, working_group_id, working_group_visible(principal), owned)
 
 
