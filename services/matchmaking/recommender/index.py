@@ -495,7 +495,7 @@ class OrganisationIndex:
         if org is None:
             return ""
         projects = sorted((self._projects[p] for p in self._org_projects.get(row, ())),
-                          key=lambda p: -(p.year or 0))[:MAX_PROJECT_TEXTS]
+                          key=lambda p: (-(p.year or 0), p.id))[:MAX_PROJECT_TEXTS]
         return " ".join([org.own_text(), *(p.text for p in projects)])
 
     def refresh(self) -> None:
