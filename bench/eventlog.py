@@ -67,7 +67,7 @@ INSERT_COLUMNS = ("position, stream_id, stream_type, version, event_type, schema
 
 
 class OrganisationRegistered(DomainEvent):
-    """Shaped like the registry's registration event: ~400 bytes of JSON."""
+    """Shaped like the registry's registration event: about 480 bytes of JSON."""
 
     event_type = "bench.OrganisationRegistered"
     schema_version = 1
@@ -125,8 +125,7 @@ def _event(rng: random.Random, stream_id: str, serial: int) -> OrganisationRegis
         roles=rng.sample(["member", "partner", "provider", "investor", "user"], 2),
         competencies=rng.sample(["diagnostics", "medical_devices", "biotech", "digital_health",
                                  "regulatory", "clinical_trials", "manufacturing"], 3),
-        description="Develops companion diagnostics and point-of-care assays for oncology and "
-                    "infectious diseases; seeks hospital partners for clinical validation.",
+        description="Point-of-care assays for oncology; seeks clinical partners.",
     )
 
 
