@@ -398,6 +398,28 @@ def schedule_command(
 
 
 # --------------------------------------------------------------------------------------------
+# matchmaking evaluate (standalone: reads CORDIS-format folders, not the store)
+
+matchmaking_app = typer.Typer(help="Partner recommendations.", no_args_is_help=True)
+app.add_typer(matchmaking_app, name="matchmaking")
+
+
+@matchmaking_app.command("evaluate")
+def matchmaking_evaluate(
+    history: Annotated[Path, typer.Option("--history", help="Folder with projects.csv and participations.csv.")],
+    rankings_out: Annotated[Path, typer.Option("--rankings-out", help="One JSON line per query project.")],
+    queries: Annotated[Path | None, typer.Option("--queries", help="Folder of consortia to predict.")] = None,
+    split_year: Annotated[int | None, typer.Option(
+        "--split-year", help="History = projects starting before Y or undated; queries = Y and later.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Recall@10/20 and MRR of the recommender and its baselines on past EU consortia."""
+    from services.matchmaking.evaluation import run_evaluate_command
+
+    raise typer.Exit(run_evaluate_command(history, queries, split_year, rankings_out, as_json))
+
+
+# --------------------------------------------------------------------------------------------
 # serve
 
 

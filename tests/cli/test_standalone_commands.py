@@ -1,4 +1,4 @@
-"""`clusterhub schedule` as organisers' scripts run it: the installed command, files in and out."""
+"""The standalone commands as outside scripts run them: `clusterhub schedule`, `clusterhub matchmaking evaluate`."""
 from __future__ import annotations
 
 import json
@@ -45,3 +45,19 @@ def test_schedule_rejects_bad_input_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:") and "s9" in result.stderr
     assert not (tmp_path / "out.json").exists()
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "matchmaking" / "data"
+
+
+def test_matchmaking_evaluate_prints_metrics_and_writes_rankings(tmp_path: Path) -> None:
+    rankings = tmp_path / "rankings.jsonl"
+    result = run("matchmaking", "evaluate", "--history", str(SAMPLE), "--split-year", "2017",
+                 "--rankings-out", str(rankings), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["baselines"]) == {"random", "popularity", "coordinator_co_participants", "tfidf_text"}
+    assert {"recall@10", "recall@20", "mrr"} <= set(report["recommender"])
+    lines = [json.loads(line) for line in rankings.read_text().splitlines()]
+    assert len(lines) == report["queries"] > 0
+    assert all(len(line["ranking"]) >= 100 for line in lines)
