@@ -53,8 +53,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import tokens_of
 from shared.db import Database
 from shared.errors import Conflict, DomainError, InvalidInput, problem_response
 from shared.limits import client_of
@@ -285,6 +287,11 @@ class IdempotencyMiddleware:
             await _problem(error, scope, receive, send)
             return
         if isinstance(outcome, StoredResponse):
+            try:
+                _credentials_still_valid(scope)
+            except DomainError as error:
+                await _problem(error, scope, receive, send)
+                return
             await _replay(outcome, send)
             return
         await self._run(outcome, body, scope, receive, send)
@@ -351,6 +358,15 @@ async def _replay(stored: StoredResponse, send: Send) -> None:
     await send({"type": "http.response.body", "body": stored.body})
 
 
+def _credentials_still_valid(scope: Scope) -> None:
+    """A replay skips the route and its authentication, so check here that the bearer token still
+    verifies: an expired token or a retired signing key must not get the stored answer back."""
+    scheme, _sep, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        tokens_of(Request(scope)).verify(token.strip())
+
+
 async def _problem(error: DomainError, scope: Scope, receive: Receive, send: Send) -> None:
     headers = {"Retry-After": str(error.extensions["retry_after"])} if "retry_after" in error.extensions else None
+    headers = {**(headers or {}), **getattr(error, "headers", {})} or None
     await problem_response(error.status, error.problem(), headers)(scope, receive, send)

@@ -20,6 +20,7 @@ from shared.errors import ServiceUnavailable
 from shared.idempotency import LEASE, IdempotencyKeys, Reservation, holding, idempotency_keys
 from shared.tables import subscription_checkpoints
 from shared.limits import client_of
+from shared.auth import Tokens
 from tests.conftest import Store, auth_headers
 from tests.registry.conftest import GUERBET, IBA
 
@@ -282,3 +283,16 @@ async def _statuses(store: Store) -> dict[str, str]:
     rows = await store.db.read(lambda conn: conn.execute(
         select(idempotency_keys.c.idempotency_key, idempotency_keys.c.status)).all())
     return dict(rows)
+
+
+async def test_a_replay_needs_credentials_that_still_verify(app: FastAPI, client: httpx.AsyncClient,
+                                                            store: Store) -> None:
+    first = await client.post(ORGANISATIONS, json=IBA, headers=keyed("k-1"))
+    assert first.status_code == 201
+    # The signing key that issued the caller's token is retired: the stored answer is not handed out.
+    app.state.tokens = Tokens({"test-2": "a-newer-signing-key-0123456789abcdef0123"}, issuer=app.state.tokens.issuer,
+                              ttl=app.state.tokens.ttl)
+    retry = await client.post(ORGANISATIONS, json=IBA, headers=keyed("k-1"))
+    assert retry.status_code == 401 and "idempotency-replayed" not in retry.headers
+    assert retry.headers["www-authenticate"].startswith("Bearer")
+    assert await event_count(store) == 1
