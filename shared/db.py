@@ -109,6 +109,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         # fail with SQLITE_BUSY without waiting, and the event log needs the lock before reading
         # the chain head.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: this runs once per transaction, on the append path.
+        conn.connection.driver_connection.execute(f"BEGIN {mode}")
 
     return engine
