@@ -1,0 +1,508 @@
+"""Throughput and latency of the services over HTTP, against a bare FastAPI endpoint as the ceiling.
+
+    .venv/bin/python bench/api_load.py [--duration S] [--quick] [--clients 1,8,32,128] [--stores sqlite,postgres]
+                                       [--generator auto|wrk|httpx] [--json]
+
+Every installed service runs as `clusterhub serve` runs it (its own `python -m uvicorn --factory`
+process, same flags), first on a fresh SQLite file, then on a fresh PostgreSQL 15 database, both
+migrated and seeded with the demo data. The ceiling is a FastAPI app with one trivial JSON
+endpoint, served by the same uvicorn command line: what this machine does per request before any
+of our code runs (auth, validation, store).
+
+Workloads, all on the registry as a platform admin (rate limit off):
+  get      GET /v1/organisations/{id}, rotating over 50 seeded organisations
+  list     GET /v1/organisations?country=BE&kind=company
+  search   GET /v1/organisations?q=imaging
+  register POST /v1/organisations with a unique name (writes: one event appended, projections
+           updated, one transaction). Meeting requests are not driven: they need a brokerage event
+           with registered participants and a fresh pair per request, which the demo data lacks.
+  mixed    80% reads (get/list/search in turn) and 20% register, at random
+each at 1, 8, 32 and 128 concurrent keep-alive connections for --duration seconds.
+
+Load generator: `wrk` (C, one thread, a Lua script for the token and the POST bodies) when it is
+installed, else an asyncio httpx client (one pool, keep-alive), which is CPU-heavy: on two cores
+it competes with the server. The run measures both generators against the bare endpoint and the
+CPU the generator itself used there, so a reader can see whether it, not the server, was the limit.
+Non-2xx responses count as errors (wrk: status >= 400 and socket errors).
+
+Targets (checked at 32 clients): reads >= 60% and writes >= 35% of the ceiling's requests/s; p99 < 100 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cli.services import installed_services  # noqa: E402
+from shared.auth import PLATFORM_ADMIN, Tokens  # noqa: E402
+from shared.settings import CommonSettings  # noqa: E402
+
+SIGNING_KEYS = "bench-1:clusterhub-bench-signing-key-0123456789abcdef"
+READS = ("get", "list", "search")
+WORKLOADS = (*READS, "register", "mixed")
+LIST_PATH = "/v1/organisations?country=BE&kind=company"
+SEARCH_PATH = "/v1/organisations?q=imaging"
+READ_TARGET, WRITE_TARGET, P99_TARGET_MS, TARGET_CLIENTS = 0.60, 0.35, 100.0, 32
+
+
+def create_bare_app():  # type: ignore[no-untyped-def]
+    """The ceiling: uvicorn + FastAPI + JSON, nothing of ours."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Processes:
+    """Everything this run starts, stopped in reverse on the way out, whatever the way out."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.servers: list[Server] = []
+
+    def uvicorn(self, name: str, factory: str, port: int, env: dict[str, str]) -> Server:
+        # The command line of cli/serve.py's start(): the ceiling and the services differ only in the factory.
+        argv = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
+        log = open(self.logs / f"{name}-{port}.log", "wb")
+        process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        log.close()
+        server = Server(name, port, process)
+        self.servers.append(server)
+        return server
+
+    def wait_listening(self, servers: list[Server], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for server in servers:
+            while True:
+                if server.process.poll() is not None:
+                    raise RuntimeError(f"{server.name} exited with {server.process.returncode}: "
+                                       f"{self.tail(server)}")
+                try:
+                    with socket.create_connection(("127.0.0.1", server.port), timeout=0.5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{server.name} did not listen within {timeout:.0f} s") from None
+                    time.sleep(0.1)
+
+    def tail(self, server: Server) -> str:
+        path = self.logs / f"{server.name}-{server.port}.log"
+        return path.read_text(errors="replace")[-1500:] if path.exists() else ""
+
+    def stop(self, servers: list[Server] | None = None) -> None:
+        chosen = list(self.servers if servers is None else servers)
+        for server in chosen:
+            if server.process.poll() is None:
+                server.process.terminate()
+        deadline = time.monotonic() + 10
+        for server in chosen:
+            try:
+                server.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
+            self.servers.remove(server)
+
+
+def service_env(database_url: str, ports: dict[str, int]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "CLUSTERHUB_DATABASE_URL": database_url,
+        "CLUSTERHUB_AUTH_SIGNING_KEYS": SIGNING_KEYS,
+        "CLUSTERHUB_RATE_LIMIT_PER_MINUTE": "0",
+        "CLUSTERHUB_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench"), str(ROOT), env.get("PYTHONPATH")])),
+    })
+    for name, port in ports.items():
+        env[f"CLUSTERHUB_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+        env[f"CLUSTERHUB_{name.upper()}_PORT"] = str(port)
+    return env
+
+
+def clusterhub(database_url: str, *args: str) -> None:
+    env = dict(os.environ, CLUSTERHUB_DATABASE_URL=database_url, CLUSTERHUB_AUTH_SIGNING_KEYS=SIGNING_KEYS)
+    result = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"clusterhub {' '.join(args)} failed: {result.stderr.strip()}")
+
+
+def admin_token() -> str:
+    tokens = Tokens.from_settings(CommonSettings(auth_signing_keys=SIGNING_KEYS))
+    return tokens.issue(subject="bench@clusterhub", roles=[PLATFORM_ADMIN], expires_in=6 * 3600)
+
+
+# --------------------------------------------------------------------------------------------
+# Load generators: both return requests/s, latency percentiles (ms), errors, generator CPU seconds.
+
+
+@dataclass
+class Result:
+    requests_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+    generator_cpu_s: float
+    seconds: float
+
+
+WRK_SCRIPT = r"""
+local token, workload, ids, run_tag = "", "", {}, ""
+local counter, thread_id = 0, 0
+local reads = {"get", "list", "search"}
+local read_turn = 0
+
+function init(args)
+  token, workload, run_tag = args[1], args[2], args[3]
+  for i = 4, #args do ids[#ids + 1] = args[i] end
+  thread_id = math.random(1, 1000000000)
+  math.randomseed(os.time() + thread_id)
+end
+
+local function headers()
+  return {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}
+end
+
+local function read(kind)
+  if kind == "get" then
+    counter = counter + 1
+    return wrk.format("GET", "/v1/organisations/" .. ids[(counter %% #ids) + 1], headers())
+  elseif kind == "list" then
+    return wrk.format("GET", "%(list)s", headers())
+  elseif kind == "search" then
+    return wrk.format("GET", "%(search)s", headers())
+  end
+  return wrk.format("GET", "/ping", headers())
+end
+
+local function register()
+  counter = counter + 1
+  local body = string.format(
+    '{"legal_name":"Bench %%s %%d %%d","kind":"company","country":"BE","keywords":["bench"]}',
+    run_tag, thread_id, counter)
+  return wrk.format("POST", "/v1/organisations", headers(), body)
+end
+
+function request()
+  if workload == "register" then return register() end
+  if workload == "mixed" then
+    if math.random() < 0.2 then return register() end
+    read_turn = read_turn %% 3 + 1
+    return read(reads[read_turn])
+  end
+  return read(workload)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK-RESULT {"requests":%%d,"duration_us":%%d,"p50":%%d,"p95":%%d,"p99":%%d,"errors":%%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+""" % {"list": LIST_PATH, "search": SEARCH_PATH}
+
+
+class Wrk:
+    name = "wrk"
+
+    def __init__(self, workdir: Path) -> None:
+        self.script = workdir / "api_load.lua"
+        self.script.write_text(WRK_SCRIPT)
+
+    def run(self, base_url: str, workload: str, clients: int, duration: float, token: str,
+            ids: list[str]) -> Result:
+        # One thread: wrk is C and event-driven; a second thread would only take CPU from the server.
+        argv = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
+                "-s", str(self.script), base_url, "--", token, workload, uuid.uuid4().hex[:10], *ids]
+        before = os.times()
+        result = subprocess.run(argv, capture_output=True, text=True)
+        after = os.times()
+        line = next((l for l in result.stdout.splitlines() if l.startswith("WRK-RESULT ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk failed: {result.stderr.strip() or result.stdout.strip()}")
+        data = json.loads(line.removeprefix("WRK-RESULT "))
+        seconds = data["duration_us"] / 1e6
+        cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+        return Result(data["requests"] / seconds, data["p50"] / 1000, data["p95"] / 1000, data["p99"] / 1000,
+                      data["errors"], cpu, seconds)
+
+
+class HttpxLoad:
+    name = "httpx"
+
+    def run(self, base_url: str, workload: str, clients: int, duration: float, token: str,
+            ids: list[str]) -> Result:
+        before = time.process_time()
+        result = asyncio.run(self._run(base_url, workload, clients, duration, token, ids))
+        result.generator_cpu_s = time.process_time() - before
+        return result
+
+    async def _run(self, base_url: str, workload: str, clients: int, duration: float, token: str,
+                   ids: list[str]) -> Result:
+        headers = {"Authorization": f"Bearer {token}"}
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        latencies: list[float] = []
+        errors = 0
+        tag = uuid.uuid4().hex[:10]
+        counter = 0
+
+        def next_request() -> tuple[str, str, dict | None]:
+            nonlocal counter
+            counter += 1
+            kind = workload
+            if workload == "mixed":
+                kind = "register" if random.random() < 0.2 else READS[counter % 3]
+            if kind == "register":
+                return "POST", "/v1/organisations", {"legal_name": f"Bench {tag} {counter}", "kind": "company",
+                                                     "country": "BE", "keywords": ["bench"]}
+            if kind == "get":
+                return "GET", f"/v1/organisations/{ids[counter % len(ids)]}", None
+            return "GET", {"list": LIST_PATH, "search": SEARCH_PATH}.get(kind, "/ping"), None
+
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=10) as http:
+            start = time.perf_counter()
+            end = start + duration
+
+            async def client() -> None:
+                nonlocal errors
+                while time.perf_counter() < end:
+                    method, path, body = next_request()
+                    sent = time.perf_counter()
+                    try:
+                        response = await http.request(method, path, json=body)
+                        await response.aread()
+                        ok = 200 <= response.status_code < 300
+                    except httpx.HTTPError:
+                        ok = False
+                    latencies.append(time.perf_counter() - sent)
+                    errors += not ok
+
+            await asyncio.gather(*(client() for _ in range(clients)))
+            seconds = time.perf_counter() - start
+        latencies.sort()
+
+        def pct(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000 if latencies else 0.0
+
+        return Result(len(latencies) / seconds, pct(50), pct(95), pct(99), errors, 0.0, seconds)
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+
+
+@contextmanager
+def stores(names: list[str], workdir: Path) -> Iterator[Iterator[tuple[str, str]]]:
+    """Fresh stores in turn, (name, url), migrated and seeded; a PostgreSQL server only if asked for."""
+    postgres = None
+
+    def made() -> Iterator[tuple[str, str]]:
+        nonlocal postgres
+        for name in names:
+            if name == "sqlite":
+                url = f"sqlite:///{workdir / 'bench.db'}"
+            else:
+                import psycopg
+
+                from tests.support.postgres import PostgresServer
+
+                postgres = PostgresServer.start()
+                with psycopg.connect(postgres.url().replace("+psycopg", ""), autocommit=True) as conn:
+                    conn.execute("CREATE DATABASE clusterhub_bench")
+                url = postgres.url("clusterhub_bench")  # the owner: fine for a benchmark
+            clusterhub(url, "db", "upgrade")
+            clusterhub(url, "seed", "demo")
+            yield name, url
+
+    try:
+        yield made()
+    finally:
+        if postgres is not None:
+            postgres.stop()
+
+
+def seeded_ids(base_url: str, token: str) -> list[str]:
+    response = httpx.get(f"{base_url}/v1/organisations", params={"limit": 50},
+                         headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response.raise_for_status()
+    ids = [item["id"] for item in response.json()["data"]]
+    if not ids:
+        raise RuntimeError("the seeded registry lists no organisations")
+    for path in (LIST_PATH, SEARCH_PATH):  # empty answers would flatter the figures
+        found = httpx.get(base_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["data"]
+        if not found:
+            raise RuntimeError(f"{path} finds nothing in the demo data")
+    return ids
+
+
+def emit(line: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(line), flush=True)
+        return
+    if "workload" in line:
+        print(f"{line['store']:<9} {line['workload']:<9} {line['clients']:>4} clients  "
+              f"{line['requests_per_s']:>8.0f} req/s  p50 {line['p50_ms']:6.1f}  p95 {line['p95_ms']:6.1f}  "
+              f"p99 {line['p99_ms']:6.1f} ms  errors {line['errors']:<5} "
+              f"{100 * line['ratio_to_ceiling']:5.1f}% of ceiling", flush=True)
+    else:
+        print(" ".join(f"{k}={v}" for k, v in line.items()), flush=True)
+
+
+def measure(generator, base_url: str, workload: str, clients: int, duration: float, token: str,  # type: ignore[no-untyped-def]
+            ids: list[str]) -> Result:
+    generator.run(base_url, workload, clients, min(1.0, duration), token, ids)  # warm-up (pools, caches)
+    return generator.run(base_url, workload, clients, duration, token, ids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per workload and concurrency")
+    parser.add_argument("--quick", action="store_true", help="1 s each")
+    parser.add_argument("--clients", default="1,8,32,128")
+    parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args()
+    duration = 1.0 if args.quick else args.duration
+    levels = [int(c) for c in args.clients.split(",")]
+    workloads = [w for w in args.workloads.split(",") if w]
+    unknown = set(workloads) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads {sorted(unknown)}")
+
+    # SIGTERM ends the run the way Ctrl-C does: through the finally blocks that stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    workdir = Path(tempfile.mkdtemp(prefix="clusterhub-bench-"))
+    processes = Processes(workdir)
+    httpx_load = HttpxLoad()
+    use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk"))
+    generator = Wrk(workdir) if use_wrk else httpx_load
+    token = admin_token()
+    try:
+        # The ceiling, once: the bare endpoint under the services' uvicorn command line.
+        env = service_env("sqlite://", {})
+        bare = processes.uvicorn("bare", "api_load:create_bare_app", free_port(), env)
+        processes.wait_listening([bare])
+        ceiling: dict[int, Result] = {}
+        for clients in levels:
+            ceiling[clients] = measure(generator, bare.url, "bare", clients, duration, token, [])
+            r = ceiling[clients]
+            emit({"store": "none", "workload": "ceiling", "clients": clients,
+                  "requests_per_s": round(r.requests_per_s, 1), "p50_ms": round(r.p50_ms, 2),
+                  "p95_ms": round(r.p95_ms, 2), "p99_ms": round(r.p99_ms, 2), "errors": r.errors,
+                  "ceiling_requests_per_s": round(r.requests_per_s, 1), "ratio_to_ceiling": 1.0}, args.json)
+        # The generator's own limit: the CPU it burnt while driving the bare endpoint, and what the
+        # Python generator reaches there (if it is well below wrk, httpx would be the bottleneck).
+        probe = TARGET_CLIENTS if TARGET_CLIENTS in ceiling else levels[-1]
+        line = {"generator": generator.name, "clients": probe,
+                "bare_requests_per_s": round(ceiling[probe].requests_per_s, 1),
+                "generator_cpu_share": round(ceiling[probe].generator_cpu_s / ceiling[probe].seconds, 2)}
+        if generator is not httpx_load:
+            h = measure(httpx_load, bare.url, "bare", probe, duration, token, [])
+            line["httpx_bare_requests_per_s"] = round(h.requests_per_s, 1)
+            line["httpx_cpu_share"] = round(h.generator_cpu_s / h.seconds, 2)
+        emit(line, args.json)
+        processes.stop([bare])
+
+        with stores(args.stores.split(","), workdir) as each:
+            for store, url in each:
+                services = installed_services()
+                ports = {service.name: free_port() for service in services}
+                env = service_env(url, ports)
+                started = [processes.uvicorn(s.name, s.app_factory, ports[s.name], env) for s in services]
+                processes.wait_listening(started)
+                registry = f"http://127.0.0.1:{ports['registry']}"
+                ids = seeded_ids(registry, token)
+                results: dict[tuple[str, int], dict] = {}
+                for workload in workloads:
+                    for clients in levels:
+                        r = measure(generator, registry, workload, clients, duration, token, ids)
+                        top = ceiling[clients].requests_per_s
+                        row = {"store": store, "workload": workload, "clients": clients,
+                               "requests_per_s": round(r.requests_per_s, 1), "p50_ms": round(r.p50_ms, 2),
+                               "p95_ms": round(r.p95_ms, 2), "p99_ms": round(r.p99_ms, 2), "errors": r.errors,
+                               "ceiling_requests_per_s": round(top, 1),
+                               "ratio_to_ceiling": round(r.requests_per_s / top, 3) if top else 0.0}
+                        results[workload, clients] = row
+                        emit(row, args.json)
+                emit(summary(store, results, generator.name), args.json)
+                processes.stop(started)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    finally:
+        processes.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def summary(store: str, results: dict[tuple[str, int], dict], generator: str) -> dict:
+    """The targets at 32 clients: reads (each of get/list/search) and writes against the ceiling, p99."""
+    at = {workload: row for (workload, clients), row in results.items() if clients == TARGET_CLIENTS}
+    reads = [at[w]["ratio_to_ceiling"] for w in READS if w in at]
+    line: dict = {"store": store, "summary": True, "generator": generator, "at_clients": TARGET_CLIENTS}
+    if reads:
+        line["reads_min_ratio"] = min(reads)
+        line["reads_ok"] = min(reads) >= READ_TARGET
+    if "register" in at:
+        line["writes_ratio"] = at["register"]["ratio_to_ceiling"]
+        line["writes_ok"] = at["register"]["ratio_to_ceiling"] >= WRITE_TARGET
+    if at:
+        line["p99_max_ms"] = max(row["p99_ms"] for row in at.values())
+        line["p99_ok"] = line["p99_max_ms"] < P99_TARGET_MS
+    line["errors"] = sum(row["errors"] for row in results.values())
+    line["all_ok"] = all(v for k, v in line.items() if k.endswith("_ok")) and line["errors"] == 0
+    return line
+
+
+if __name__ == "__main__":
+    main()
