@@ -70,6 +70,11 @@ class DomainEvent(BaseModel):
 EVENT_TYPES: dict[str, type[DomainEvent]] = {}
 
 
+def stream_id(kind: str, entity_id: str) -> str:
+    """The one spelling of stream ids: `organisation-<uuid>`, `meeting-<uuid>`."""
+    return f"{kind}-{entity_id}"
+
+
 def decode_event(event_type: str, schema_version: int, data: dict[str, Any]) -> DomainEvent:
     cls = EVENT_TYPES.get(event_type)
     if cls is None:

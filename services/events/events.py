@@ -18,17 +18,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.eventlog import DomainEvent
+from shared.eventlog import DomainEvent, stream_id  # noqa: F401 - the service names its streams from here
 
 STREAM_TYPES = {
     "event": "events.Event",
     "participant": "events.Participant",
     "meeting": "events.Meeting",
 }
-
-
-def stream_id(kind: str, entity_id: str) -> str:
-    return f"{kind}-{entity_id}"
 
 
 # -- the event: details and lifecycle (draft -> published -> registration_closed -> held -> archived)

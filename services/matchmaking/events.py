@@ -15,17 +15,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from shared.eventlog import DomainEvent
+from shared.eventlog import DomainEvent, stream_id  # noqa: F401 - the service names its streams from here
 
 STREAM_TYPES = {
     "opportunity": "matchmaking.Opportunity",
     "interest": "matchmaking.Interest",
     "call": "matchmaking.FundingCall",
 }
-
-
-def stream_id(kind: str, entity_id: str) -> str:
-    return f"{kind}-{entity_id}"
 
 
 # -- opportunities: draft -> submitted -> published -> expired -> published (renewed); any -> closed

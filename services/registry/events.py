@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from shared.eventlog import DomainEvent
+from shared.eventlog import DomainEvent, stream_id  # noqa: F401 - the service names its streams from here
 
 STREAM_TYPES = {
     "cluster": "registry.Cluster",
@@ -19,10 +19,6 @@ STREAM_TYPES = {
     "connection": "registry.Connection",
     "working-group": "registry.WorkingGroup",
 }
-
-
-def stream_id(kind: str, entity_id: str) -> str:
-    return f"{kind}-{entity_id}"
 
 
 # -- clusters ----------------------------------------------------------------------------------
