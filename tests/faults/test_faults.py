@@ -1,0 +1,162 @@
+"""Fault tests on real processes: a registry killed with SIGKILL in the middle of a write load, and
+a store that refuses writes. What a client was told succeeded must be in the log and its read
+model, and the hash chain must stay intact.
+
+The registry-down case (events answers 503 with Retry-After and writes nothing) is covered in
+tests/events/test_registrations.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from shared.db import Database
+from shared.eventlog import verify_chain
+from tests.conftest import Store, _postgres_store, _sqlite_store, auth_headers
+
+ROOT = Path(__file__).resolve().parents[2]
+_names = itertools.count()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _organisation() -> dict[str, object]:
+    return {"legal_name": f"Fault Test Organisation {os.getpid()}-{next(_names)}", "kind": "company",
+            "country": "BE", "nuts_region": "BE31"}
+
+
+class Registry:
+    """`python -m uvicorn` on the registry factory, as production runs it."""
+
+    def __init__(self, database_url: str, cwd: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = (cwd / f"registry-{self.port}.log").open("wb")
+        env = {**os.environ, "CLUSTERHUB_DATABASE_URL": database_url, "CLUSTERHUB_RATE_LIMIT_PER_MINUTE": "0",
+               "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "services.registry.app:create_app",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "the registry exited while starting"
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{self.base}/healthz did not answer within {timeout} s")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture
+def registry_processes() -> Iterator[list[Registry]]:
+    started: list[Registry] = []
+    try:
+        yield started
+    finally:
+        for registry in started:
+            registry.kill()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fault_store(request, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    made = (_sqlite_store(tmp_path) if request.param == "sqlite"
+            else _postgres_store(request.getfixturevalue("postgres_server")))
+    made.db.dispose()  # only the subprocess and the checks below touch the store
+    yield made
+
+
+async def _write_load(base: str, accepted: list[str], stop: asyncio.Event, workers: int = 4) -> None:
+    async def worker() -> None:
+        async with httpx.AsyncClient(base_url=base, headers=auth_headers(), timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    response = await client.post("/v1/organisations", json=_organisation())
+                except httpx.TransportError:
+                    return  # the process is gone: whatever was in flight was never acknowledged
+                if 200 <= response.status_code < 300:
+                    accepted.append(response.json()["id"])
+                else:
+                    assert response.status_code < 500, response.text
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+def _check_store(admin_url: str, accepted: list[str]) -> int:
+    db = Database(admin_url)
+    try:
+        with db.reading() as conn:
+            logged = {row[0].removeprefix("organisation-") for row in conn.execute(text(
+                "SELECT stream_id FROM events WHERE event_type = 'registry.OrganisationRegistered'"))}
+            projected = {row[0] for row in conn.execute(text("SELECT id FROM registry_organisations"))}
+            report = verify_chain(conn)
+    finally:
+        db.dispose()
+    assert report.ok, report
+    # Every acknowledged write is in the log and in its read model...
+    assert set(accepted) <= logged
+    assert set(accepted) <= projected
+    # ...and no event lost its read-model row (projections commit with the event, or not at all).
+    assert logged == projected
+    return len(projected)
+
+
+def test_sigkill_under_write_load_loses_no_acknowledged_write(
+        fault_store: Store, tmp_path: Path, registry_processes: list[Registry]) -> None:
+    url = fault_store.db.url
+    registry = Registry(url, tmp_path)
+    registry_processes.append(registry)
+    registry.wait_healthy()
+    accepted: list[str] = []
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        load = asyncio.create_task(_write_load(registry.base, accepted, stop))
+        await asyncio.sleep(0.5)
+        registry.process.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(load, timeout=30)
+        stop.set()
+
+    asyncio.run(scenario())
+    registry.kill()
+    print(f"{len(accepted)} writes acknowledged before SIGKILL")
+    assert accepted, "no write was acknowledged before the kill: the load did not run"
+    count = _check_store(fault_store.admin_url, accepted)
+    assert count >= len(accepted)
+
+    # The same store serves again after a restart, reads and writes.
+    again = Registry(url, tmp_path)
+    registry_processes.append(again)
+    again.wait_healthy()
+    with httpx.Client(base_url=again.base, headers=auth_headers(), timeout=10) as client:
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/organisations", json=_organisation()).status_code == 201
+        page = client.get("/v1/organisations", params={"limit": 1})
+        assert page.status_code == 200 and page.json()["data"]
+    _check_store(fault_store.admin_url, accepted)
