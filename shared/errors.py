@@ -8,17 +8,27 @@ DomainError
  ├── PreconditionFailed       412   (stale If-Match)
  ├── PreconditionRequired     428   (If-Match missing where required)
  └── InvalidInput             422   (with a list of {field, message})
+
+A store that cannot take the work (locked, read-only, full, unreachable) surfaces as an
+OperationalError (SQLAlchemy's, or the driver's own); it renders as 503 with Retry-After, since the request may succeed later.
 """
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+STORE_RETRY_AFTER = 5  # seconds: a locked or restarting store is usually back within that
+log = structlog.get_logger(__name__)
+STORE_ERRORS: tuple[type[Exception], ...] = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 
 class DomainError(Exception):
@@ -110,6 +120,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = [{"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
         return problem_response(422, InvalidInput(detail, errors).problem())
+
+    async def _store(_: Request, exc: Exception) -> JSONResponse:
+        # The transaction rolled back: nothing was written, and the driver's message stays in the logs.
+        log.warning("store.operational_error", error=str(getattr(exc, "orig", None) or exc))
+        problem = ServiceUnavailable("the store cannot process the request now", retry_after=STORE_RETRY_AFTER)
+        return problem_response(503, problem.problem(), {"Retry-After": str(STORE_RETRY_AFTER)})
+
+    # The event log appends on the driver's cursor, so the drivers' own errors arrive unwrapped too.
+    for store_error in STORE_ERRORS:
+        app.add_exception_handler(store_error, _store)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

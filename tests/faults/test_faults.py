@@ -160,3 +160,31 @@ def test_sigkill_under_write_load_loses_no_acknowledged_write(
         page = client.get("/v1/organisations", params={"limit": 1})
         assert page.status_code == 200 and page.json()["data"]
     _check_store(fault_store.admin_url, accepted)
+
+
+def test_a_read_only_store_refuses_writes_with_503_and_stays_intact(
+        tmp_path: Path, registry_processes: list[Registry]) -> None:
+    store = _sqlite_store(tmp_path)
+    store.db.dispose()
+    writable = Registry(store.admin_url, tmp_path)
+    registry_processes.append(writable)
+    writable.wait_healthy()
+    with httpx.Client(base_url=writable.base, headers=auth_headers(), timeout=10) as client:
+        accepted = [client.post("/v1/organisations", json=_organisation()).json()["id"] for _ in range(3)]
+    writable.kill()
+
+    # Root ignores file modes, so the store is opened read-only by SQLite itself.
+    path = store.admin_url.removeprefix("sqlite:///")
+    read_only = Registry(f"sqlite:///file:{path}?mode=ro&uri=true", tmp_path)
+    registry_processes.append(read_only)
+    read_only.wait_healthy()
+    with httpx.Client(base_url=read_only.base, headers=auth_headers(), timeout=10) as client:
+        assert len(client.get("/v1/organisations").json()["data"]) == 3  # reads still work
+        refused = client.post("/v1/organisations", json=_organisation())
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["retry-after"] == "5"
+    assert refused.json()["title"] == "Service unavailable"
+    read_only.kill()
+
+    assert _check_store(store.admin_url, accepted) == 3
