@@ -1,5 +1,5 @@
 """Fault tests on real processes: a registry killed with SIGKILL in the middle of a write load, and
-a store that refuses writes. What a client was told succeeded must be in the log and its read
+a store that refuses writes, and PostgreSQL restarted under load. What a client was told succeeded must be in the log and its read
 model, and the hash chain must stay intact.
 
 The registry-down case (events answers 503 with Retry-After and writes nothing) is covered in
@@ -24,7 +24,9 @@ from sqlalchemy import text
 
 from shared.db import Database
 from shared.eventlog import verify_chain
+from shared.migrate import upgrade
 from tests.conftest import Store, _postgres_store, _sqlite_store, auth_headers
+from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count()
@@ -188,3 +190,67 @@ def test_a_read_only_store_refuses_writes_with_503_and_stays_intact(
     read_only.kill()
 
     assert _check_store(store.admin_url, accepted) == 3
+
+
+def test_a_postgres_restart_under_load_gives_503_then_the_registry_recovers_by_itself(
+        tmp_path: Path, registry_processes: list[Registry]) -> None:
+    # A server of its own: stopping the session's server would fail the other tests' stores.
+    server = PostgresServer.start()
+    try:
+        url = server.url()
+        db = Database(url)
+        upgrade(db.engine)
+        db.dispose()
+        registry = Registry(url, tmp_path)
+        registry_processes.append(registry)
+        registry.wait_healthy()
+        accepted: list[str] = []
+        statuses: list[int] = []
+
+        async def load(stop: asyncio.Event) -> None:
+            async with httpx.AsyncClient(base_url=registry.base, headers=auth_headers(), timeout=30) as client:
+                while not stop.is_set():
+                    response = await client.post("/v1/organisations", json=_organisation())
+                    statuses.append(response.status_code)
+                    if response.status_code == 201:
+                        accepted.append(response.json()["id"])
+                    elif response.status_code == 503:
+                        assert response.headers["content-type"] == "application/problem+json"
+                        assert "retry-after" in response.headers
+                        await asyncio.sleep(0.05)
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            workers = [asyncio.create_task(load(stop)) for _ in range(3)]
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(_pg_ctl, server, "stop", "-m", "fast")
+            down_at = len(statuses)
+            await asyncio.sleep(1.0)
+            assert 503 in statuses[down_at:], "no request failed while PostgreSQL was down"
+            await asyncio.to_thread(_pg_ctl, server, "start")
+            # The pool's pre-ping replaces the dead connections: no restart of the registry.
+            deadline = time.monotonic() + 20
+            while statuses[-1] != 201 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            stop.set()
+            await asyncio.gather(*workers)
+
+        asyncio.run(scenario())
+        assert set(statuses) <= {201, 503}, sorted(set(statuses))
+        assert statuses[-1] == 201
+        with httpx.Client(base_url=registry.base, headers=auth_headers(), timeout=10) as client:
+            assert client.get("/readyz").status_code == 200
+        registry.kill()
+        _check_store(url, accepted)
+    finally:
+        server.stop()
+
+
+def _pg_ctl(server: PostgresServer, action: str, *args: str) -> None:
+    data = server.directory / "data"
+    options = (f"-p {server.port} -k {server.directory} -c listen_addresses=127.0.0.1 "
+               "-c fsync=on -c synchronous_commit=on -c max_connections=200")
+    argv = [str(server.bindir / "pg_ctl"), "-D", str(data), *args, "-w", "-t", "30"]
+    if action == "start":
+        argv += ["-o", options, "-l", str(server.directory / "server.log")]
+    server._run([*argv, action])
