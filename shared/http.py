@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -198,6 +199,35 @@ async def readyz(request: Request) -> dict[str, str]:
     return {"status": "ready"}
 
 
+NUL = "text cannot contain the NUL character (U+0000)"
+
+
+def _nul_paths(value: Any, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _nul_paths(key, path) + _nul_paths(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _nul_paths(item, f"{path}.{index}")]
+    return []
+
+
+async def _reject_nul(request: Request) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000: refuse it at the door with a 422 naming the field,
+    rather than let the store fail with a 500 (SQLite would take it, so both stores now agree)."""
+    fields = [f"path.{key}" for key, value in request.path_params.items() if "\x00" in str(value)]
+    fields += [f"query.{key}" for key, value in request.query_params.multi_items() if "\x00" in key + value]
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await request.body()  # cached on the request: the route reads the same bytes
+        if b"\\u0000" in body or b"\x00" in body:
+            try:
+                fields += _nul_paths(json.loads(body), "body")
+            except (ValueError, RecursionError):
+                pass  # not JSON (or absurdly deep): the route's own validation says so
+    if fields:
+        raise InvalidInput(f"{', '.join(fields)}: {NUL}", [{"field": field, "message": NUL} for field in fields])
+
+
 def service_app(title: str, service: str, settings: CommonSettings, db: Database, *, owns_db: bool,
                 max_body_bytes: int = MIB, body_limits: Mapping[str, int] | None = None) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers and health routes; `db` on app.state."""
@@ -208,7 +238,7 @@ def service_app(title: str, service: str, settings: CommonSettings, db: Database
         if owns_db:
             db.dispose()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, dependencies=[Depends(_reject_nul)])
     app.state.settings, app.state.db, app.state.service = settings, db, service
     install_problem_handlers(app)
     app.state.idempotency = IdempotencyKeys(db, service, ttl_hours=settings.idempotency_ttl_hours)
@@ -218,4 +248,21 @@ def service_app(title: str, service: str, settings: CommonSettings, db: Database
     install_observability(app, settings, service)  # access log, metrics, /metrics, tracing: inside the ids
     app.add_middleware(RequestContextMiddleware)  # outermost: even a 413 carries the ids
     app.include_router(health)
+    _document_problem_422(app)
     return app
+
+
+def _document_problem_422(app: FastAPI) -> None:
+    """FastAPI documents every 422 as application/json; ours are problem+json (install_problem_handlers)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()  # cached by FastAPI after the first call; the edit below is idempotent
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                response = operation.get("responses", {}).get("422")
+                if response and "application/json" in response.get("content", {}):
+                    response["content"] = {"application/problem+json": {}}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
