@@ -56,6 +56,10 @@ class Outcome(StrEnum):
 
 
 def _utc(value: datetime) -> datetime:
+    # Bounded so that converting to UTC and laying out slots (at most 96 x 240 minutes later) can
+    # never overflow datetime (year 1..9999), which would be a 500 rather than a 422.
+    if not 1900 <= value.year <= 2200:
+        raise ValueError("must be between the years 1900 and 2200")
     return value.astimezone(UTC)
 
 

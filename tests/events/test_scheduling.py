@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.events.conftest import Registry, brokerage, created, fields_named, ok, problem
+from tests.events.conftest import BIOWIN, Registry, brokerage, created, event_body, fields_named, ok, problem
 
 PEOPLE = {name: f"{name} Medical" for name in ("A", "B", "C", "D", "E", "F", "G")}
 PAIRS = [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C"), ("C", "D"), ("E", "F"),
@@ -95,3 +95,11 @@ async def test_organiser_schedules_around_locked_meetings_and_booths(client: htt
     await ok(client.patch(path, json={"b2b": {**event["b2b"], "scheduling_mode": "self"}},
                           headers={"If-Match": f'"{event["version"]}"'}))
     assert "scheduling_mode" in problem(await client.post(f"{path}/schedule"), 409)["detail"]
+
+
+async def test_moments_out_of_any_plausible_range_are_a_422_not_an_overflow(client: httpx.AsyncClient,
+                                                                            registry: Registry) -> None:
+    event = await created(client, "/v1/events", event_body([await registry.cluster(BIOWIN)]))
+    response = await client.post(f"/v1/events/{event['id']}/b2b-sessions", json={
+        "starts_at": "9999-12-31T23:00:00+00:00", "slot_minutes": 240, "slot_count": 96, "tables": 1})
+    assert fields_named(response) == ["body.starts_at"]
