@@ -18,7 +18,7 @@ from services.events.models import (
     SlotPublic,
 )
 from services.events.projections import b2b_sessions, events, meetings, outcomes, participants, slots
-from services.registry.queries import decode_cursor, encode_cursor
+from shared.pagination import decode_cursor, encode_cursor
 from shared.text import fold, words
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from sqlalchemy.sql import ColumnElement
 
 from services.matchmaking.models import CallPublic, InterestPublic, OpportunityPublic, Page
 from services.matchmaking.projections import calls, interests, opportunities
-from services.registry.queries import decode_cursor, encode_cursor
+from shared.pagination import decode_cursor, encode_cursor
 
 T = TypeVar("T")
 o = opportunities.c

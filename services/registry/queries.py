@@ -5,12 +5,9 @@ row's key, so a page stays stable while rows are added before it (no OFFSET drif
 """
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import Connection, Select, and_, case, exists, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
@@ -35,6 +32,7 @@ from services.registry.projections import (
     working_groups,
 )
 from shared.errors import InvalidInput
+from shared.pagination import decode_cursor, encode_cursor
 from shared.text import words
 
 T = TypeVar("T")
@@ -43,22 +41,6 @@ OPEN_STATUSES = ("applied", "active", "suspended")
 
 # --------------------------------------------------------------------------------------------
 # Keyset pagination
-
-
-def encode_cursor(values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        values = None
-    # Checked, not trusted: a value of the wrong type would reach the SQL comparison.
-    if (not isinstance(values, list) or len(values) != len(types)
-            or not all(type(v) is t for v, t in zip(values, types, strict=True))):
-        raise InvalidInput.field("query.cursor", "not a cursor from this list")
-    return values
 
 
 def _page(conn: Connection, stmt: Select, keys: Sequence[tuple[ColumnElement, type]], cursor: str | None,
