@@ -383,20 +383,20 @@ async def recommend_partners(
     else:
         query = partners.Query(text=text or "", lead_id=organisation or lead, limit=limit)
     found_partners = await anyio.to_thread.run_sync(
-        lambda: partners.recommend(feed, query, lead_parameter=lead_parameter, call_kinds=call_kinds),
+        lambda: partners.recommend(feed, query, principal, lead_parameter=lead_parameter, call_kinds=call_kinds),
         limiter=limiter)
     return Recommendations(lead_organisation_id=query.lead_id, data=found_partners)
 
 
 @router.post("/consortia/proposals", responses=problems(404, 422), tags=["recommendations"])
 async def propose_consortium(body: ProposalCreate, db: Db, feed: Feed, limiter: Limiter,
-                             _: ManagerOrMember) -> ConsortiumProposal:
+                             principal: ManagerOrMember) -> ConsortiumProposal:
     """Propose a consortium for a call around a lead: which rule each member meets, and what is missing."""
     found = await db.read(lambda conn: queries.get_call(conn, body.call_id))
     if found is None:
         raise InvalidInput.field("body.call_id", f"no funding call {body.call_id} in the catalogue")
     return await anyio.to_thread.run_sync(lambda: partners.propose_consortium(
-        feed, found, lead_id=body.lead_organisation_id, size=body.size, text=body.text,
+        feed, found, principal, lead_id=body.lead_organisation_id, size=body.size, text=body.text,
         partner_ids=body.partner_ids, exclude_ids=body.exclude_ids), limiter=limiter)
 
 

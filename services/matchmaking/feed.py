@@ -35,6 +35,7 @@ import services.events.events  # noqa: F401
 import services.matchmaking.events  # noqa: F401
 import services.registry.events  # noqa: F401
 from services.matchmaking.recommender import Organisation, OrganisationIndex, Recommender, TieKind
+from shared.auth import Principal
 from shared.db import Database
 from shared.eventlog import EventLog, RecordedEvent
 from shared.subscriptions import CatchUpSubscription
@@ -100,6 +101,9 @@ class IndexFeed:
         self.recommender = Recommender(self.index)
         self._fields: dict[str, dict[str, Any]] = {}  # organisation id -> registry fields (JSON values)
         self._archived: set[str] = set()
+        # Live organisations that are no cluster's active member: their profiles are not public
+        # (the registry's rule), so only platform admins and the organisation itself may see them ranked.
+        self._private: set[str] = set()
         self._clusters: dict[str, set[str]] = {}  # organisation id -> clusters it is an active member of
         self._memberships: dict[str, tuple[str, str]] = {}  # membership id -> (organisation, cluster)
         self._connections: dict[str, tuple[str, str, TieKind]] = {}
@@ -160,6 +164,7 @@ class IndexFeed:
             description=fields.get("description") or "",
             cluster_ids=frozenset(self._clusters.get(organisation_id, ())),
         ))
+        (self._private.discard if self._clusters.get(organisation_id) else self._private.add)(organisation_id)
 
     def on_OrganisationRegistered(self, event: Any) -> None:
         self._fields[event.organisation_id] = event.model_dump(mode="json", exclude={"organisation_id"})
@@ -172,6 +177,7 @@ class IndexFeed:
 
     def on_OrganisationArchived(self, event: Any) -> None:
         self._archived.add(event.organisation_id)
+        self._private.discard(event.organisation_id)
         self.index.remove(event.organisation_id)
 
     def on_MembershipApplied(self, event: Any) -> None:
@@ -257,6 +263,12 @@ class IndexFeed:
             return None
         return Profile(organisation_id, fields.get("short_name") or fields["legal_name"], fields["kind"],
                        fields["country"], fields.get("company_size"))
+
+    def hidden_from(self, principal: Principal) -> frozenset[str]:
+        """Organisations `principal` may not see: the private ones, but for admins and their own."""
+        if principal.is_admin:
+            return frozenset()
+        return frozenset(self._private - {principal.member_organisation})
 
     def organisation(self, organisation_id: str) -> Organisation | None:
         return self.index.organisation(organisation_id)

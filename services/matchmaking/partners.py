@@ -40,6 +40,7 @@ from services.matchmaking.models import (
     RuleCheck,
 )
 from services.matchmaking.recommender import Query, Recommendation, TfidfTextModel
+from shared.auth import Principal
 from shared.errors import InvalidInput, NotFound
 from shared.text import fold
 
@@ -94,14 +95,16 @@ def call_query(call: CallPublic, *, lead_id: str | None, text: str | None, limit
     )
 
 
-def recommend(feed: IndexFeed, query: Query, *, lead_parameter: str = "lead",
+def recommend(feed: IndexFeed, query: Query, viewer: Principal, *, lead_parameter: str = "lead",
               call_kinds: Iterable[str] = ()) -> list[PartnerRecommendation]:
-    """The recommender's answer with names; an unknown lead is a 404 naming `lead_parameter`."""
+    """The recommender's answer with names, of the organisations `viewer` may see; an unknown lead
+    (or one `viewer` may not see) is a 404 naming `lead_parameter`."""
     with feed.lock:
-        if query.lead_id is not None and (feed.profile(query.lead_id) is None
+        hidden = feed.hidden_from(viewer)
+        if query.lead_id is not None and (feed.profile(query.lead_id) is None or query.lead_id in hidden
                                           or feed.organisation(query.lead_id) is None):
             raise NotFound(f"no organisation {query.lead_id} in the matchmaking index", parameter=lead_parameter)
-        found = feed.recommender.recommend(query)
+        found = feed.recommender.recommend(replace(query, exclude_ids=query.exclude_ids | hidden))
         return [_public(feed, item, frozenset(call_kinds)) for item in found]
 
 
@@ -257,16 +260,17 @@ def _beam(rules: _Rules, base: Sequence[Profile], base_stages: frozenset[str], p
     return [pool[i] for i in sorted(best, key=lambda i: (-pool[i].score, i))]
 
 
-def propose_consortium(feed: IndexFeed, call: CallPublic, *, lead_id: str, size: int | None, text: str | None,
-                       partner_ids: Sequence[str], exclude_ids: Sequence[str]) -> ConsortiumProposal:
+def propose_consortium(feed: IndexFeed, call: CallPublic, viewer: Principal, *, lead_id: str, size: int | None,
+                       text: str | None, partner_ids: Sequence[str], exclude_ids: Sequence[str]) -> ConsortiumProposal:
     with feed.lock:
+        hidden = feed.hidden_from(viewer)
         lead = feed.profile(lead_id)
-        if lead is None or feed.organisation(lead_id) is None:
+        if lead is None or lead_id in hidden or feed.organisation(lead_id) is None:
             raise InvalidInput.field("body.lead_organisation_id", f"no organisation {lead_id} in the matchmaking index")
         committed = []
         for i, partner_id in enumerate(dict.fromkeys(partner_ids)):
             profile = feed.profile(partner_id)
-            if profile is None or partner_id == lead_id:
+            if profile is None or partner_id == lead_id or partner_id in hidden:
                 raise InvalidInput.field(f"body.partner_ids.{i}", f"no other organisation {partner_id} in the index")
             committed.append(profile)
         rules = _Rules(call, Counter(call.required_kinds), frozenset(call.eligible_countries))
@@ -274,7 +278,7 @@ def propose_consortium(feed: IndexFeed, call: CallPublic, *, lead_id: str, size:
         picks = max(size - len(committed), 0)
         base = [lead, *committed]
         query = call_query(call, lead_id=lead_id, text=text, limit=POOL,
-                           exclude_ids={*partner_ids, *exclude_ids})
+                           exclude_ids={*partner_ids, *exclude_ids, *hidden})
         unmet = [kind for kind in rules.required if not any(_is(m, kind) for m in base)]
         pool = _pool(feed, query, frozenset(call.required_kinds), unmet)
         base_stages = frozenset().union(*(_stages(feed, m.id) for m in base))

@@ -10,7 +10,8 @@ import httpx
 from services.matchmaking import partners
 from services.matchmaking.feed import IndexFeed
 from services.matchmaking.recommender import Query
-from tests.conftest import Store
+from shared.auth import PLATFORM_ADMIN, Principal
+from tests.conftest import Store, auth_headers
 from tests.matchmaking.service_support import (  # noqa: F401  (fixtures)
     Matchmaking,
     Registry,
@@ -23,6 +24,7 @@ from tests.matchmaking.service_support import (  # noqa: F401  (fixtures)
     registry,
 )
 
+ADMIN = Principal("admin@test", roles=frozenset({PLATFORM_ADMIN}))
 BIOWIN = {"name": "BioWin", "acronym": "BioWin", "country": "BE", "legal_form": "non_profit_association"}
 ORGANISATIONS: dict[str, dict[str, Any]] = {
     "IBA": {"legal_name": "Ion Beam Applications SA", "short_name": "IBA", "company_size": "large",
@@ -188,7 +190,7 @@ async def test_an_organisation_registered_is_recommendable_within_a_second(
         after = await recommend(mm, organisation=s.ids["IBA"])
         fresh = IndexFeed(store.db)
         fresh.catch_up()
-        assert after["data"] == [r.model_dump() for r in partners.recommend(fresh, Query(lead_id=s.ids["IBA"]))]
+        assert after["data"] == [r.model_dump() for r in partners.recommend(fresh, Query(lead_id=s.ids["IBA"]), ADMIN)]
         assert [r["organisation_id"] for r in after["data"]] == [r["organisation_id"] for r in before["data"]]
 
 
@@ -258,3 +260,36 @@ async def test_consortium_builder_meets_the_rules_and_says_what_is_missing(
         "call_id": CALL["call_id"], "lead_organisation_id": unknown})) == ["body.lead_organisation_id"]
     assert fields_named(await mm.post("/v1/consortia/proposals", json={
         "call_id": CALL["call_id"], "lead_organisation_id": s.ids["IBA"], "size": 0})) == ["body.size"]
+
+
+async def test_callers_see_ranked_only_the_organisations_they_may_see(
+        registry: Registry, matchmaking: Matchmaking) -> None:
+    """The registry's rule holds here too: a profile is public once its organisation is a cluster's
+    active member. The others are ranked for platform admins and for themselves only, and naming one
+    as the lead answers as if it did not exist."""
+    mm = matchmaking.http
+    s = await scene(registry)
+    matchmaking.feed.catch_up()
+    query = {"text": "PET MRI dementia imaging clinical trials cyclotron", "limit": 50}
+    everyone = set(s.named(await recommend(mm, **query)))
+    assert {"Radboud", "Guerbet", "IBA", "ULiege"} <= everyone  # the admin sees all
+
+    member = auth_headers("member", cluster="c-other", organisation=s.ids["IBA"])
+    seen = set(s.named(await ok(mm.get("/v1/recommendations/partners", params=query, headers=member))))
+    assert seen == {"IBA", "ULiege"}  # the two active members: the only public profiles
+    private = auth_headers("member", cluster="c-other", organisation=s.ids["Radboud"])
+    seen = set(s.named(await ok(mm.get("/v1/recommendations/partners", params=query, headers=private))))
+    assert seen == {"IBA", "ULiege", "Radboud"}  # its own private profile, and the public ones
+
+    for lead in ("organisation", "lead"):
+        hidden = await mm.get("/v1/recommendations/partners", headers=member,
+                              params={"text": "dementia", lead: s.ids["Guerbet"]})
+        assert problem(hidden, 404)["detail"] == f"no organisation {s.ids['Guerbet']} in the matchmaking index"
+    await created(mm, "/v1/calls", CALL)
+    proposal = await mm.post("/v1/consortia/proposals", headers=member, json={
+        "call_id": CALL["call_id"], "lead_organisation_id": s.ids["IBA"], "size": 3})
+    assert proposal.status_code == 200, proposal.text
+    assert {m["organisation_id"] for m in proposal.json()["members"]} == {s.ids["IBA"], s.ids["ULiege"]}
+    refused = await mm.post("/v1/consortia/proposals", headers=member, json={
+        "call_id": CALL["call_id"], "lead_organisation_id": s.ids["IBA"], "partner_ids": [s.ids["Guerbet"]]})
+    assert fields_named(refused) == ["body.partner_ids.0"]
