@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
@@ -138,6 +138,14 @@ WEBHOOK_DELIVERIES = Counter("clusterhub_webhook_deliveries_total",
 WEBHOOK_DELIVERY_DURATION = Histogram("clusterhub_webhook_delivery_duration_seconds",
                                       "Time from sending a webhook to its answer",
                                       buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+
+# --------------------------------------------------------------------------------------------
+# Worker leases (shared/leases.py): which process runs each exclusive background worker
+
+LEASE_HELD = Gauge("clusterhub_worker_lease_held",
+                   "1 while this process holds the worker's lease and runs it; summed over replicas, 0 or 1",
+                   ["worker"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,14 +1,19 @@
 """The events service's composition root: settings, store, registry client, event log with its
-projectors (and the e-mail outbox's), routes, and the outbox worker in the lifespan."""
+projectors (and the e-mail outbox's), routes, and the outbox worker in the lifespan.
+
+The outbox worker runs in one replica at a time (shared/leases.py, lease "events.outbox"); the
+other replicas stand by and one takes over when the holder dies."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, update
+import structlog
 
 from services.events import api, notifications
 from services.events.projections import PROJECTORS
@@ -17,6 +22,7 @@ from services.events.settings import EventsSettings
 from shared.db import Database
 from shared.eventlog import EventLog
 from shared.http import service_app
+from shared.leases import LeaseSettings, default_holder, run_exclusively
 from shared.metrics import OUTBOX_DEPTH
 from shared.observability import gauge_on_scrape, instrument_client
 
@@ -45,16 +51,70 @@ def create_app(settings: EventsSettings | None = None, *, db: Database | None = 
     @asynccontextmanager
     async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         async with shared_lifespan(app_):
-            notifications.start_worker(app_)
+            stop_mail = _start_mail(app_)
             try:
                 yield
             finally:
-                await notifications.stop_worker(app_)
+                await stop_mail()
                 if owns_registry:
                     await registry.aclose()
 
     app.router.lifespan_context = lifespan
     return app
+
+
+OUTBOX_LEASE = "events.outbox"
+log = structlog.get_logger()
+
+
+def _start_mail(app: FastAPI) -> Callable[[], Awaitable[None]]:
+    """Deliver the outbox in the background under the lease; returns how to stop (gracefully)."""
+    smtp = getattr(app.state, "smtp_settings", None) or notifications.SmtpSettings()
+    if not smtp.enabled:
+        log.info("outbox.delivery_disabled")
+        return _nothing
+    db: Database = app.state.db
+    holder = default_holder()
+    worker = notifications.OutboxWorker(db, smtp, name=holder)
+    stopping = asyncio.Event()
+
+    async def deliver() -> None:
+        await db.write(lambda conn: _release_claims_of_others(conn, holder))
+        await worker.run()
+
+    task = asyncio.create_task(run_exclusively(db, OUTBOX_LEASE, deliver, holder=holder,
+                                               settings=LeaseSettings(), stopping=stopping))
+
+    async def stop() -> None:
+        stopping.set()
+        await worker.stop()  # run() finishes and records the message in hand, hands back the rest, returns
+        try:
+            await asyncio.wait_for(task, smtp.timeout_seconds * 4 + 5)
+        except TimeoutError:  # wait_for cancelled it: the lease is released all the same
+            log.warning("outbox.stop_timed_out", worker=holder)
+
+    return stop
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _release_claims_of_others(conn: Connection, holder: str) -> int:
+    """Taking over: rows another worker claimed go back to pending now, not when its claim expires.
+
+    We hold the lease, so that worker died or lost it. Rows it recorded as sent are no longer
+    pending and stay sent; the one it may have handed to SMTP without recording goes again,
+    under the same Message-ID (at-least-once at that single point).
+    """
+    o = notifications.outbox.c
+    released = conn.execute(update(notifications.outbox)
+                            .where(o.status == notifications.PENDING, o.claimed_by.is_not(None),
+                                   o.claimed_by != holder)
+                            .values(claimed_by=None, claimed_until=None)).rowcount
+    if released:
+        log.warning("outbox.claims_taken_over", worker=holder, rows=released)
+    return released
 
 
 def _outbox_depth(conn: Connection) -> int:
