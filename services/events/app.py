@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Connection, func, select, update
 import structlog
 
-from services.events import api, notifications
+from services.events import api, federation, notifications
 from services.events.projections import PROJECTORS
 from services.events.registry_client import RegistryClient
 from services.events.settings import EventsSettings
@@ -45,6 +45,7 @@ def create_app(settings: EventsSettings | None = None, *, db: Database | None = 
     # One scheduler search at a time: it is CPU-bound and the machine is shared.
     app.state.scheduler_limiter = anyio.CapacityLimiter(1)
     app.include_router(api.router)
+    app.include_router(federation.router)  # partner clusters' registrations for joint events
 
     shared_lifespan = app.router.lifespan_context
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.registry import api, audit, importer
+from services.registry import api, audit, federation, importer
+from services.registry.federation import worker as federation_worker
 from services.registry.projections import PROJECTORS
 from services.registry.settings import RegistrySettings
 from shared import api_keys
@@ -20,9 +21,11 @@ def create_app(settings: RegistrySettings | None = None, *, db: Database | None 
     app = service_app("clusterhub registry", "registry", settings, db, owns_db=owns_db,
                       max_body_bytes=settings.max_body_bytes,
                       body_limits={importer.IMPORT_PATH: importer.MAX_IMPORT_BYTES})
-    app.state.log = EventLog(db.dialect, projectors=PROJECTORS)
+    app.state.log = EventLog(db.dialect, projectors=[*PROJECTORS, *federation.PROJECTORS])
     app.include_router(api.router)
     app.include_router(importer.router)
     app.include_router(audit.router)
     app.include_router(api_keys.router)  # the token endpoint: tokens are issued where the API keys are kept
+    app.include_router(federation.router)
+    federation_worker.install(app, db, settings)
     return app
