@@ -101,6 +101,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA secure_delete=ON")  # erased keys (shared/pii.py) are overwritten, not left in free pages
         cur.close()
 
     @event.listens_for(engine, "begin")

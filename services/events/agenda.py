@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, or_, select
 
 from services.events.projections import b2b_sessions, events, meetings, participants, slots
+from shared import pii
 from shared.errors import NotFound
 
 
@@ -72,6 +73,8 @@ def load_agenda(conn: Connection, event_id: str, participant_id: str) -> Agenda:
         .where(meetings.c.event_id == event_id, meetings.c.status == "accepted", meetings.c.slot_id.is_not(None),
                or_(meetings.c.requester_id == participant_id, meetings.c.receiver_id == participant_id))
         .order_by(meetings.c.starts_at, meetings.c.id)).mappings().all()
+    # Names are sealed in the tables (shared/pii.py): opened here, "erased" once erased.
+    person, *rows = pii.open_rows(conn, [person, *rows])
     items = []
     for row in rows:
         side = "receiver" if row["requester_id"] == participant_id else "requester"

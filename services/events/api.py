@@ -48,6 +48,7 @@ from services.events.models import (
     ScheduleRun,
 )
 from services.events.registry_client import RegistryClient
+from shared import pii
 from shared.auth import CLUSTER_MANAGER, MEMBER, Anyone, Principal, allow
 from shared.db import Database
 from shared.errors import Forbidden, NotFound
@@ -135,11 +136,12 @@ async def _history(db: Database, log: EventLog, kind: str, label: str, entity_id
                    check: Callable[[Connection], Any]) -> dict[str, Any]:
     def read(conn: Connection) -> list[Any]:
         check(conn)
-        return log.read_stream(conn, stream_id(kind, entity_id))
+        # Sealed personal data opened, or "erased" (shared/pii.py).
+        return pii.open_tree(conn, [event.public() for event in log.read_stream(conn, stream_id(kind, entity_id))])
 
     events = await db.read(read)
     _found(events or None, label, entity_id)
-    return {"data": [event.public() for event in events]}
+    return {"data": events}
 
 
 def _organises_all(principal: Principal, cluster_ids: list[str]) -> None:

@@ -70,6 +70,7 @@ from services.events.models import (
 )
 from services.events.projections import events, meetings, participants, session_slots, slots, utc_text
 from services.events.registry_client import Registrant
+from shared import pii
 from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from shared.eventlog import DomainEvent, EventLog, Metadata
 
@@ -257,6 +258,14 @@ class Participant(Entity):
     @property
     def status(self) -> str:
         return self.row["status"]
+
+    def save(self, conn: Connection, log: EventLog, new_events: list[DomainEvent], metadata: Metadata) -> None:
+        """Seal the registrant's name and e-mail under their contact's key before they are logged."""
+        sealed = [event.model_copy(update=pii.seal_fields(conn, event.contact_id, event.model_dump(),
+                                                          ("name", "email")))
+                  if isinstance(event, (ParticipantRegistered, ParticipantWaitlisted)) else event
+                  for event in new_events]
+        super().save(conn, log, sealed, metadata)
 
     def register(self, event: Event, registrant: Registrant, *, b2b: bool, waitlist: bool) -> list[DomainEvent]:
         kind = ParticipantWaitlisted if waitlist else ParticipantRegistered

@@ -152,13 +152,22 @@ class AgendaUnlocked(DomainEvent):
 
 
 # -- participants (registrations)
+#
+# v2 of ParticipantRegistered, ParticipantWaitlisted, WaitlistPromoted and MeetingRequested: the
+# person's name and e-mail are sealed envelopes under the contact's key (shared/pii.py), so that
+# erasing the contact erases them here too. v1 values were plaintext and read through unchanged.
+
+
+def _same(data: dict[str, Any]) -> dict[str, Any]:
+    return data
 
 
 class ParticipantRegistered(DomainEvent):
     """A person registered on behalf of an organisation and has a seat."""
 
     event_type = "events.ParticipantRegistered"
-    schema_version = 1
+    schema_version = 2
+    upcast_v1_v2 = staticmethod(_same)  # same fields; v1 held plaintext
 
     participant_id: str
     event_id: str
@@ -174,7 +183,8 @@ class ParticipantWaitlisted(DomainEvent):
     """A person registered while the event was full: on the waitlist, in registration order."""
 
     event_type = "events.ParticipantWaitlisted"
-    schema_version = 1
+    schema_version = 2
+    upcast_v1_v2 = staticmethod(_same)  # same fields; v1 held plaintext
 
     participant_id: str
     event_id: str
@@ -190,7 +200,8 @@ class WaitlistPromoted(DomainEvent):
     """A seat freed up and the first waitlisted participant took it."""
 
     event_type = "events.WaitlistPromoted"
-    schema_version = 1
+    schema_version = 2
+    upcast_v1_v2 = staticmethod(_same)  # same fields; v1 held plaintext
 
     participant_id: str
     event_id: str
@@ -264,7 +275,8 @@ class BoothAssigned(DomainEvent):
 
 class MeetingRequested(DomainEvent):
     event_type = "events.MeetingRequested"
-    schema_version = 1
+    schema_version = 2
+    upcast_v1_v2 = staticmethod(_same)  # same fields; v1 held plaintext
 
     meeting_id: str
     event_id: str

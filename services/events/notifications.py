@@ -37,6 +37,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
@@ -69,6 +70,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.events import events as ev
+from shared import pii
 from shared.db import Database
 from shared.eventlog import (
     NO_STREAM,
@@ -141,9 +143,10 @@ outbox = Table(
     Column("event_position", BigInteger, nullable=False),
     Column("event_type", String(150), nullable=False),
     Column("participant_id", String(64)),
-    Column("recipient", String(320), nullable=False),
-    Column("recipient_name", String(200)),
-    Column("subject", String(300), nullable=False),
+    # Recipient, name, subject and body: sealed for every person they name (shared/pii.py).
+    Column("recipient", Text, nullable=False),
+    Column("recipient_name", Text),
+    Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("status", String(10), nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -176,8 +179,8 @@ directory_participants = Table(
     metadata,
     Column("participant_id", String(64), primary_key=True),
     Column("event_id", String(64), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("email", String(320)),
+    Column("name", Text, nullable=False),  # sealed, as in the events
+    Column("email", Text),
     Column("organisation_name", String(300), nullable=False),
 )
 
@@ -237,6 +240,7 @@ class Person:
     name: str
     email: str | None
     organisation_name: str
+    person_id: str | None = None  # the contact whose key sealed name and e-mail (None: old plaintext)
 
 
 @dataclass(frozen=True)
@@ -306,7 +310,8 @@ class OutboxProjector:
 
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         try:
-            messages = self._method(recorded.event_type)(conn, recorded.event, recorded)
+            with pii.tracking() as seen:
+                messages = self._method(recorded.event_type)(conn, recorded.event, recorded)
         except _Unknown as missing:
             # Only possible for events older than this projector's tables (a rebuild fixes it);
             # a message that cannot be addressed must not fail the command that caused it.
@@ -314,7 +319,7 @@ class OutboxProjector:
                         position=recorded.position, missing=str(missing))
             return
         if messages:
-            _enqueue(conn, recorded, messages)
+            _enqueue(conn, recorded, messages, seen)
 
     # -- what the messages need to know ----------------------------------------------------
 
@@ -488,32 +493,51 @@ def _event(conn: Connection, event_id: str) -> Row[Any]:
 
 
 def _person(conn: Connection, participant_id: str) -> Person:
+    """The participant with name and e-mail opened (sealed in the table, as in the events)."""
     p = directory_participants.c
     row = conn.execute(select(p.name, p.email, p.organisation_name).where(p.participant_id == participant_id)).first()
     if row is None:
         raise _Unknown(f"participant {participant_id}")
-    return Person(participant_id, row.name, row.email, row.organisation_name)
+    keys = pii.Keyring(conn)
+    return Person(participant_id, keys.open(row.name), keys.open(row.email), row.organisation_name,
+                  pii.person_of(row.name))
 
 
 def notification_id(position: int, email: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{position}/{email.lower()}"))
 
 
-def _enqueue(conn: Connection, recorded: RecordedEvent, messages: list[Message]) -> None:
-    rows = [{
-        "id": notification_id(recorded.position, m.recipient.email),
-        "event_position": recorded.position,
-        "event_type": recorded.event_type,
-        "participant_id": m.recipient.participant_id,
-        "recipient": m.recipient.email.lower(),
-        "recipient_name": _line(m.recipient.name),
-        "subject": _line(m.subject)[:300],
-        "body": m.body,
-        "status": PENDING,
-        "attempts": 0,
-        "next_attempt_at": recorded.recorded_at,
-        "created_at": recorded.recorded_at,
-    } for m in messages if m.recipient.email]  # a participant without an address gets no mail
+def _named(message: Message, seen: dict[str, frozenset[str]]) -> set[str]:
+    """The people a message is about: its recipient, and everyone whose name or address it quotes."""
+    persons = {message.recipient.person_id} if message.recipient.person_id else set()
+    for text, owners in seen.items():
+        if text in message.subject or text in message.body:
+            persons |= owners
+    return persons
+
+
+def _enqueue(conn: Connection, recorded: RecordedEvent, messages: list[Message],
+             seen: dict[str, frozenset[str]] | None = None) -> None:
+    rows = []
+    for m in messages:
+        if not m.recipient.email or m.recipient.email == pii.ERASED:
+            continue  # a participant without an address (or erased) gets no mail
+        # Sealed for every person it names: erasing any of them makes the whole message unreadable.
+        persons = _named(m, seen or {})
+        rows.append({
+            "id": notification_id(recorded.position, m.recipient.email),
+            "event_position": recorded.position,
+            "event_type": recorded.event_type,
+            "participant_id": m.recipient.participant_id,
+            "recipient": pii.seal_for_all(conn, persons, m.recipient.email.lower()),
+            "recipient_name": pii.seal_for_all(conn, persons, _line(m.recipient.name)),
+            "subject": pii.seal_for_all(conn, persons, _line(m.subject)[:300]),
+            "body": pii.seal_for_all(conn, persons, m.body),
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": recorded.recorded_at,
+            "created_at": recorded.recorded_at,
+        })
     if rows:
         # One row per (event, address) even if two recipients share an address.
         dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -691,8 +715,18 @@ class OutboxWorker:
         lease_end = to_timestamp_text(now + timedelta(seconds=self.settings.lease_seconds))
         conn.execute(update(outbox).where(o.id.in_(ids)).values(claimed_by=self.name, claimed_until=lease_end))
         rows = conn.execute(select(outbox).where(o.id.in_(ids))
-                            .order_by(o.next_attempt_at, o.event_position)).all()
-        return list(rows), expired
+                            .order_by(o.next_attempt_at, o.event_position)).mappings().all()
+        batch = []
+        for row in pii.open_rows(conn, rows):
+            message = SimpleNamespace(**row)
+            if pii.ERASED in (message.recipient, message.body):
+                # Someone the message names was erased: it is never sent.
+                self._record(conn, message, NotificationFailed(notification_id=message.id, attempts=message.attempts,
+                                                               event_position=message.event_position, reason="erased"))
+                expired += 1
+            else:
+                batch.append(message)
+        return batch, expired
 
     def _expire(self, conn: Connection, now: datetime) -> int:
         """Give up on pending mail too old to be news (e.g. resurrected by a rebuild)."""

@@ -125,8 +125,8 @@ participants = Table(
     Column("event_id", String(36), nullable=False),
     Column("contact_id", String(36), nullable=False),
     Column("organisation_id", String(36), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("email", String(320)),
+    Column("name", Text, nullable=False),  # name and e-mail: sealed envelopes (shared/pii.py)
+    Column("email", Text),
     Column("organisation_name", String(300), nullable=False),
     Column("b2b", Boolean, nullable=False),
     Column("status", String(12), nullable=False),  # registered, waitlisted, cancelled
@@ -149,9 +149,9 @@ meetings = Table(
     Column("event_id", String(36), nullable=False),
     Column("requester_id", String(36), nullable=False),
     Column("receiver_id", String(36), nullable=False),
-    Column("requester_name", String(200), nullable=False),
+    Column("requester_name", Text, nullable=False),  # sealed, as the participants' names
     Column("requester_organisation_name", String(300), nullable=False),
-    Column("receiver_name", String(200), nullable=False),
+    Column("receiver_name", Text, nullable=False),
     Column("receiver_organisation_name", String(300), nullable=False),
     Column("message", Text),
     Column("priority", Integer, nullable=False),

@@ -1,4 +1,8 @@
-"""Reads over the events service's read models: one row by id, filtered lists with keyset pagination."""
+"""Reads over the events service's read models: one row by id, filtered lists with keyset pagination.
+
+Participants' names and e-mails are sealed in the tables (shared/pii.py): each read opens them,
+one key lookup per page, and they read "erased" once the person is erased.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -18,6 +22,7 @@ from services.events.models import (
     SlotPublic,
 )
 from services.events.projections import b2b_sessions, events, meetings, outcomes, participants, slots
+from shared import pii
 from shared.pagination import decode_cursor, encode_cursor
 from shared.text import fold, words
 
@@ -92,7 +97,7 @@ def list_b2b_sessions(conn: Connection, event_id: str) -> list[B2BSessionPublic]
 def get_participant(conn: Connection, event_id: str, participant_id: str) -> ParticipantPublic | None:
     row = conn.execute(select(participants).where(participants.c.id == participant_id,
                                                   participants.c.event_id == event_id)).mappings().first()
-    return ParticipantPublic.model_validate(dict(row)) if row else None
+    return ParticipantPublic.model_validate(pii.open_rows(conn, [row])[0]) if row else None
 
 
 def list_registrations(conn: Connection, event_id: str, *, status: str | None = None, cursor: str | None = None,
@@ -101,7 +106,9 @@ def list_registrations(conn: Connection, event_id: str, *, status: str | None = 
     stmt = select(participants).where(participants.c.event_id == event_id)
     if status:
         stmt = stmt.where(participants.c.status == status)
-    return _page(conn, stmt, [(participants.c.queue_position, int)], cursor, limit, ParticipantPublic.model_validate)
+    page = _page(conn, stmt, [(participants.c.queue_position, int)], cursor, limit, lambda row: row)
+    return Page[ParticipantPublic](data=[ParticipantPublic.model_validate(row) for row in pii.open_rows(conn, page.data)],
+                                   next_cursor=page.next_cursor)
 
 
 def list_cards(conn: Connection, event_id: str, *, q: str | None = None, keyword: str | None = None,
@@ -111,6 +118,7 @@ def list_cards(conn: Connection, event_id: str, *, q: str | None = None, keyword
     rows = conn.execute(select(participants).where(
         participants.c.event_id == event_id, participants.c.status == "registered", participants.c.b2b.is_(True))
         .order_by(participants.c.organisation_name, participants.c.id)).mappings().all()
+    rows = pii.open_rows(conn, rows)
     wanted = words(q) if q else []
     found = []
     for row in rows:
@@ -150,7 +158,7 @@ def _outcomes(conn: Connection, meeting_ids: list[str]) -> dict[str, list[dict[s
 def get_meeting(conn: Connection, event_id: str, meeting_id: str) -> MeetingPublic | None:
     row = conn.execute(select(meetings).where(meetings.c.id == meeting_id,
                                               meetings.c.event_id == event_id)).mappings().first()
-    return _meeting(dict(row), _outcomes(conn, [meeting_id]).get(meeting_id, [])) if row else None
+    return _meeting(pii.open_rows(conn, [row])[0], _outcomes(conn, [meeting_id]).get(meeting_id, [])) if row else None
 
 
 def list_meetings(conn: Connection, event_id: str, *, participant_id: str | None = None,
@@ -166,5 +174,5 @@ def list_meetings(conn: Connection, event_id: str, *, participant_id: str | None
     page = _page(conn, stmt, [(meetings.c.created_at, str), (meetings.c.id, str)], cursor, limit,
                  lambda row: row)
     found = _outcomes(conn, [row["id"] for row in page.data])
-    return Page[MeetingPublic](data=[_meeting(row, found.get(row["id"], [])) for row in page.data],
+    return Page[MeetingPublic](data=[_meeting(row, found.get(row["id"], [])) for row in pii.open_rows(conn, page.data)],
                                next_cursor=page.next_cursor)

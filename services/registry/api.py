@@ -50,6 +50,7 @@ from services.registry.vocabulary import (
     StakeholderRole,
     ValueChainStage,
 )
+from shared import pii
 from shared.auth import CLUSTER_MANAGER, MEMBER, Anyone, Principal, allow
 from shared.db import Database
 from shared.errors import Forbidden, NotFound
@@ -125,7 +126,8 @@ async def _history(db: Database, log: EventLog, kind: str, label: str, entity_id
     """A record's events, for those who own it (seeing it is not enough: metadata names people)."""
     def read(conn: Connection) -> list[Any]:
         access.check(checker(conn, principal, entity_id), label, entity_id)
-        return log.read_stream(conn, stream_id(kind, entity_id))
+        # Sealed personal data opened, or "erased" (shared/pii.py).
+        return pii.open_tree(conn, [event.public() for event in log.read_stream(conn, stream_id(kind, entity_id))])
 
     events = await db.read(read)
     _found(events or None, label, entity_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.registry import api, audit, federation, importer
+from services.registry import api, audit, federation, importer, persons
 from services.registry.federation import worker as federation_worker
 from services.registry.projections import PROJECTORS
 from services.registry.settings import RegistrySettings
@@ -25,6 +25,7 @@ def create_app(settings: RegistrySettings | None = None, *, db: Database | None 
     app.include_router(api.router)
     app.include_router(importer.router)
     app.include_router(audit.router)
+    app.include_router(persons.router)
     app.include_router(api_keys.router)  # the token endpoint: tokens are issued where the API keys are kept
     app.include_router(federation.router)
     federation_worker.install(app, db, settings)

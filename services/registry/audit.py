@@ -8,8 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
 from services.registry.api import Db, Log, Manager
+from shared import pii
 from shared.errors import Forbidden, InvalidInput
 from shared.eventlog import to_timestamp_text
 from shared.http import problems
@@ -48,8 +50,13 @@ async def audit(
         raise InvalidInput.field("query.event_type", f"at most {MAX_EVENT_TYPES} types of 150 characters")
     if since is not None and until is not None and until <= since:
         raise InvalidInput.field("query.until", "must be after since")
-    events = await db.read(lambda conn: log.read(
-        conn, after=after, limit=limit, event_types=types, stream_id=stream, actor=actor, tenant=tenant,
-        since=to_timestamp_text(since) if since else None, until=to_timestamp_text(until) if until else None))
-    next_after = events[-1].position if len(events) == limit else None
-    return AuditPage(data=[event.public() for event in events], next_after=next_after)
+    def read(conn: Connection) -> list[dict[str, Any]]:
+        events = log.read(conn, after=after, limit=limit, event_types=types, stream_id=stream, actor=actor,
+                          tenant=tenant, since=to_timestamp_text(since) if since else None,
+                          until=to_timestamp_text(until) if until else None)
+        # Personal data is sealed in the log: opened for the reader, "erased" once erased.
+        return pii.open_tree(conn, [event.public() for event in events])
+
+    events = await db.read(read)
+    next_after = events[-1]["position"] if len(events) == limit else None
+    return AuditPage(data=events, next_after=next_after)

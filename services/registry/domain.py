@@ -26,6 +26,7 @@ from services.registry.events import (
     ContactAdded,
     ContactRemoved,
     ContactUpdated,
+    ConsentRecorded,
     MembershipActivated,
     MembershipApplied,
     MembershipEnded,
@@ -34,6 +35,7 @@ from services.registry.events import (
     OrganisationArchived,
     OrganisationRegistered,
     OrganisationUpdated,
+    PersonErased,
     WorkingGroupFormed,
     WorkingGroupMemberJoined,
     WorkingGroupMemberLeft,
@@ -46,6 +48,7 @@ from services.registry.models import (
     ConnectionCreate,
     ConnectionEnd,
     ConnectionPublic,
+    Consents,
     ContactCreate,
     ContactPublic,
     ContactUpdate,
@@ -62,8 +65,9 @@ from services.registry.models import (
     WorkingGroupJoin,
     WorkingGroupPublic,
 )
+from shared import pii
 from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from shared.eventlog import DomainEvent, EventLog, Metadata
+from shared.eventlog import DomainEvent, EventLog, Metadata, utc_now_text
 from shared.text import name_key
 
 
@@ -205,12 +209,43 @@ class Organisation(Record):
         self.archived = True
 
 
+PERSONAL_FIELDS = ("name", "email", "phone", "position")
+
+
 @dataclass
 class Contact(Record):
-    """A person at an organisation; `archived` here means removed, and a removed contact is gone."""
+    """A person at an organisation; `archived` here means removed, and a removed contact is gone.
+
+    Its personal fields travel sealed (shared/pii.py): `save` seals them before the append, and
+    `load` opens them, so the rules compare and validate plaintext. Once erased, nothing
+    personal about them is recorded again (PersonErased, 409)."""
 
     kind, label, schema = "person", "contact", ContactCreate
     organisation_id: str = ""
+    erased: bool = False
+
+    @classmethod
+    def load(cls, conn: Connection, log: EventLog, entity_id: str) -> Self:
+        contact = super().load(conn, log, entity_id)
+        contact.fields = pii.open_tree(conn, contact.fields)
+        return contact
+
+    def save(self, conn: Connection, log: EventLog, events: list[DomainEvent], metadata: Metadata) -> None:
+        sealed: list[DomainEvent] = []
+        for event in events:
+            if isinstance(event, ContactAdded):
+                event = event.model_copy(update=pii.seal_fields(conn, self.id, event.model_dump(), PERSONAL_FIELDS))
+            elif isinstance(event, ContactUpdated):
+                event = event.model_copy(update={"changes": pii.seal_fields(conn, self.id, event.changes,
+                                                                            PERSONAL_FIELDS)})
+            sealed.append(event)
+        super().save(conn, log, sealed, metadata)
+
+    def not_erased(self) -> Self:
+        if self.erased:
+            raise pii.PersonErased(f"person {self.id} was erased; no personal data of theirs is recorded again",
+                                   person_id=self.id)
+        return self
 
     def found(self, expected_version: int | None = None) -> Self:
         if self.archived:
@@ -222,11 +257,21 @@ class Contact(Record):
         return [ContactAdded(contact_id=self.id, organisation_id=organisation_id, **data.model_dump(mode="json"))]
 
     def update(self, changes: ContactUpdate) -> list[DomainEvent]:
-        diff = self.changed(changes)
+        diff = self.not_erased().changed(changes)
         return [ContactUpdated(contact_id=self.id, changes=diff)] if diff else []
 
     def remove(self) -> list[DomainEvent]:
         return [ContactRemoved(contact_id=self.id, organisation_id=self.organisation_id)]
+
+    def record_consents(self, consents: Consents, *, at: str) -> list[DomainEvent]:
+        self.not_erased()
+        return [ConsentRecorded(contact_id=self.id, recorded_at=at, **consents.model_dump())]
+
+    def erase(self, *, at: str) -> list[DomainEvent]:
+        """Nothing when already erased: a second erasure changes nothing (the API answers 204)."""
+        if not self.exists:
+            raise NotFound(f"person {self.id} not found")
+        return [] if self.erased else [PersonErased(contact_id=self.id, erased_at=at)]
 
     def on_ContactAdded(self, event: ContactAdded) -> None:
         self.organisation_id = event.organisation_id
@@ -237,6 +282,9 @@ class Contact(Record):
 
     def on_ContactRemoved(self, _: ContactRemoved) -> None:
         self.archived = True
+
+    def on_PersonErased(self, _: PersonErased) -> None:
+        self.erased = True
 
 
 def _add_year(day: date) -> date:
@@ -444,6 +492,22 @@ def remove_contact(conn: Connection, log: EventLog, contact_id: str, expected_ve
                    metadata: Metadata) -> None:
     contact = Contact.load(conn, log, contact_id).found(expected_version)
     contact.save(conn, log, contact.remove(), metadata)
+
+
+def record_consents(conn: Connection, log: EventLog, contact_id: str, consents: Consents,
+                    metadata: Metadata) -> ContactPublic:
+    contact = Contact.load(conn, log, contact_id).found()
+    contact.save(conn, log, contact.record_consents(consents, at=utc_now_text()), metadata)
+    return _public(queries.get_contact(conn, contact_id))
+
+
+def erase_person(conn: Connection, log: EventLog, contact_id: str, metadata: Metadata) -> bool:
+    """Delete the person's key and record it (PersonErased); False if they were erased already."""
+    contact = Contact.load(conn, log, contact_id)
+    events = contact.erase(at=utc_now_text())
+    pii.erase(conn, contact_id)
+    contact.save(conn, log, events, metadata)
+    return bool(events)
 
 
 # --------------------------------------------------------------------------------------------

@@ -105,11 +105,19 @@ class OrganisationArchived(DomainEvent):
 
 
 # -- contacts (person streams) -----------------------------------------------------------------
+#
+# v2 of ContactAdded and ContactUpdated: name, email, phone and position are sealed envelopes
+# (`pii:v1:<person>:...`, shared/pii.py), never plaintext; a v1 event kept its plaintext, which
+# reads through unchanged (opening a value that is not an envelope returns it as it is).
+
+
+def _same(data: dict[str, Any]) -> dict[str, Any]:
+    return data
 
 
 class ContactAdded(DomainEvent):
     event_type = "registry.ContactAdded"
-    schema_version = 1
+    schema_version = 2
 
     contact_id: str
     organisation_id: str
@@ -118,13 +126,17 @@ class ContactAdded(DomainEvent):
     phone: str | None = None
     position: str | None = None
 
+    upcast_v1_v2 = staticmethod(_same)  # same fields; v1 values are plaintext
+
 
 class ContactUpdated(DomainEvent):
     event_type = "registry.ContactUpdated"
-    schema_version = 1
+    schema_version = 2
 
     contact_id: str
-    changes: dict[str, Any]
+    changes: dict[str, Any]  # sealed values since v2
+
+    upcast_v1_v2 = staticmethod(_same)
 
 
 class ContactRemoved(DomainEvent):
@@ -133,6 +145,29 @@ class ContactRemoved(DomainEvent):
 
     contact_id: str
     organisation_id: str
+
+
+class ConsentRecorded(DomainEvent):
+    """What the person agreed to, as a whole, at `recorded_at` (UTC, ISO 8601)."""
+
+    event_type = "registry.ConsentRecorded"
+    schema_version = 1
+
+    contact_id: str
+    newsletter: bool
+    share_profile_with_partner_clusters: bool
+    recorded_at: str
+
+
+class PersonErased(DomainEvent):
+    """The person's key was deleted: their sealed data in every event and table reads "erased".
+    Carries no personal data (who asked is in the metadata, as for every event)."""
+
+    event_type = "registry.PersonErased"
+    schema_version = 1
+
+    contact_id: str
+    erased_at: str
 
 
 # -- memberships -------------------------------------------------------------------------------

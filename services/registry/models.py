@@ -320,10 +320,33 @@ class ContactUpdate(BaseModel):
     position: str | None = Field(default=None, max_length=200)
 
 
-class ContactPublic(ContactBase, Stamps):
+class Consents(BaseModel):
+    """What the person agreed to; `PUT /v1/persons/{id}/consents` records the whole set."""
+
+    model_config = STRICT
+
+    newsletter: bool
+    share_profile_with_partner_clusters: bool
+
+
+class ConsentsPublic(Consents):
     model_config = READ
 
+    recorded_at: str
+
+
+class ContactPublic(Stamps):
+    """Name, e-mail, phone and position read "erased" once the person is erased (GDPR)."""
+
+    model_config = READ
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    position: str | None = None
     organisation_id: str
+    consents: ConsentsPublic | None = None  # None: never recorded, so nothing was given
+    erased: bool = False
 
 
 # --------------------------------------------------------------------------------------------

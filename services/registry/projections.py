@@ -109,18 +109,29 @@ organisation_facets = Table(
     Index("ix_registry_organisation_facets_organisation", "organisation_id"),
 )
 
-# Person data, kept apart from organisations so that erasing a person touches only this table.
+# Person data, kept apart from organisations. Name, e-mail, phone and position hold sealed
+# envelopes (shared/pii.py, migration 0008): ciphertext, so neither sorted nor searched in SQL.
 contacts = Table(
     "registry_contacts",
     metadata,
     Column("id", String(36), primary_key=True),
     Column("organisation_id", String(36), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("email", String(320)),
-    Column("phone", String(40)),
-    Column("position", String(200)),
+    Column("name", Text, nullable=False),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("position", Text),
     *_stamps(),
-    Index("ix_registry_contacts_organisation", "organisation_id", "name", "id"),
+    Index("ix_registry_contacts_organisation", "organisation_id", "created_at", "id"),
+)
+
+# A person's current consents (registry.ConsentRecorded); no row: never asked, so nothing given.
+person_consents = Table(
+    "registry_person_consents",
+    metadata,
+    Column("person_id", String(36), primary_key=True),
+    Column("newsletter", Boolean, nullable=False),
+    Column("share_profile_with_partner_clusters", Boolean, nullable=False),
+    Column("recorded_at", String(32), nullable=False),
 )
 
 memberships = Table(
@@ -187,7 +198,7 @@ working_group_members = Table(
     Index("ix_registry_working_group_members_organisation", "organisation_id"),
 )
 
-TABLES = (clusters, organisations, organisation_facets, contacts, memberships, connections, working_groups,
+TABLES = (clusters, organisations, organisation_facets, contacts, person_consents, memberships, connections, working_groups,
           working_group_members)
 
 
@@ -291,8 +302,10 @@ def _derived(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class ContactProjector(_Projector):
+    """Copies the events' envelopes as they are: the table never holds a person's plaintext."""
+
     name = "registry.contacts"
-    tables: Sequence[Table] = (contacts,)
+    tables: Sequence[Table] = (contacts, person_consents)
 
     def on_ContactAdded(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(contacts).values(id=event.contact_id, **_fields(event, without=("contact_id",)),
@@ -304,6 +317,17 @@ class ContactProjector(_Projector):
 
     def on_ContactRemoved(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(delete(contacts).where(contacts.c.id == event.contact_id))
+
+    def on_ConsentRecorded(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
+        conn.execute(delete(person_consents).where(person_consents.c.person_id == event.contact_id))
+        conn.execute(insert(person_consents).values(
+            person_id=event.contact_id, newsletter=event.newsletter, recorded_at=event.recorded_at,
+            share_profile_with_partner_clusters=event.share_profile_with_partner_clusters))
+        conn.execute(update(contacts).where(contacts.c.id == event.contact_id).values(**_touched(recorded)))
+
+    def on_PersonErased(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
+        # The key is gone (shared/pii.py): the row's envelopes read "erased" from now on.
+        conn.execute(update(contacts).where(contacts.c.id == event.contact_id).values(**_touched(recorded)))
 
 
 class MembershipProjector(_Projector):

@@ -27,11 +27,14 @@ from services.registry.projections import (
     contacts,
     memberships,
     organisation_facets,
+    person_consents,
     organisations,
     working_group_members,
     working_groups,
 )
+from shared import pii
 from shared.errors import InvalidInput
+from shared.pii import person_keys
 from shared.pagination import decode_cursor, encode_cursor
 from shared.text import words
 
@@ -154,15 +157,35 @@ def list_organisations(
 # Contacts
 
 
+def _contacts() -> Select:
+    consent, key = person_consents.c, person_keys.c
+    return (select(contacts, consent.newsletter, consent.share_profile_with_partner_clusters,
+                   consent.recorded_at.label("consents_recorded_at"), key.erased_at)
+            .outerjoin(person_consents, consent.person_id == contacts.c.id)
+            .outerjoin(person_keys, key.person_id == contacts.c.id))
+
+
+def _contact(row: dict[str, Any]) -> ContactPublic:
+    """A contact row with its envelopes already opened (pii), as the API shows it."""
+    if row["consents_recorded_at"] is not None:
+        row["consents"] = {"newsletter": row["newsletter"], "recorded_at": row["consents_recorded_at"],
+                           "share_profile_with_partner_clusters": row["share_profile_with_partner_clusters"]}
+    row["erased"] = row["erased_at"] is not None
+    return ContactPublic.model_validate(row)
+
+
 def get_contact(conn: Connection, contact_id: str) -> ContactPublic | None:
-    return _one(conn, select(contacts).where(contacts.c.id == contact_id), ContactPublic.model_validate)
+    row = conn.execute(_contacts().where(contacts.c.id == contact_id)).mappings().first()
+    return _contact(pii.open_rows(conn, [row])[0]) if row else None
 
 
 def list_contacts(conn: Connection, organisation_id: str, *, cursor: str | None = None,
                   limit: int = 50) -> Page[ContactPublic]:
-    stmt = select(contacts).where(contacts.c.organisation_id == organisation_id)
-    return _page(conn, stmt, [(contacts.c.name, str), (contacts.c.id, str)], cursor, limit,
-                 ContactPublic.model_validate)
+    """In the order they were added: names are sealed (pii), so SQL can neither sort nor search by them."""
+    stmt = _contacts().where(contacts.c.organisation_id == organisation_id)
+    page = _page(conn, stmt, [(contacts.c.created_at, str), (contacts.c.id, str)], cursor, limit, dict)
+    return Page[ContactPublic](data=[_contact(row) for row in pii.open_rows(conn, page.data)],
+                               next_cursor=page.next_cursor)
 
 
 # --------------------------------------------------------------------------------------------
