@@ -18,6 +18,7 @@ role or tenant that may see but not do, 404 where even the record's existence mu
 """
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -218,6 +219,7 @@ async def seed(world: World, store: Store) -> None:
     # What refused requests name where a fresh record stands in for the allowed ones.
     ids.update(cluster=ids["biowin"], org=ids["prospect"], archived=ids["iba"], organisation=ids["iba"], contact=ids["anne"],
                membership=ids["iba_membership"], target=ids["uliege"], side=ids["p_iba"])
+    await _seed_federation(world, store)  # federation's records (defined with its rows below)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -563,6 +565,92 @@ ROWS: list[Row] = [
     row("matchmaking", "GET", "/v1/events/{event_id}/participants/{participant_id}/meeting-suggestions",
         "401 200 200 404 200 404 403", path="/v1/events/{event}/participants/{p_iba}/meeting-suggestions"),
     row("matchmaking", "GET", "/v1/index", "401 200 403 403 403 403 403"),
+]
+
+
+# ---- federation (services/registry/federation, services/events/federation.py): BioWin shares a
+# joint event with Medicen; Medicen's system has a webhook; Medicen's side received the event.
+
+async def _seed_federation(world: World, store: Store) -> None:
+    from services.registry.federation import feed, signing
+
+    ids = world.ids
+    ids["joint_event"] = await world.event()
+    ids["fed_agreement"] = (await world.post("registry", "/v1/agreements", {
+        "owner_cluster_id": ids["biowin"], "partner_cluster_id": ids["medicen"], "event_ids": [ids["joint_event"]],
+        "public_profiles": True}, role="manager"))["id"]
+    ids["fed_webhook"] = (await world.post("registry", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook"},
+                                           role="partner"))["id"]
+    await anyio.to_thread.run_sync(feed.subscription(store.db, "urn:clusterhub:matrix").catch_up)
+    deliveries = await world.call("registry", "GET", "/v1/webhook-deliveries")
+    ids["fed_delivery"] = deliveries["data"][0]["id"]
+    secret = "whsec_matrix-0123456789abcdefghijklmnop"
+    await world.post("registry", "/v1/federation/peers", {
+        "local_cluster_id": ids["medicen"], "remote_cluster_id": ids["biowin"], "source": "urn:clusterhub:matrix",
+        "secret": secret}, role="manager_other")
+    item = (await world.call("registry", "GET", "/v1/feed", role="partner"))["data"][1]
+    assert item["type"] == "eu.clusterhub.events.EventShared", item
+    body = json.dumps(item).encode()
+    response = await world.http["registry"].post("/v1/federation/inbox", content=body, headers={
+        "Content-Type": "application/cloudevents+json", signing.HEADER: signing.sign(secret, body)})
+    assert response.status_code == 200 and response.json()["status"] == "recorded", response.text
+
+
+async def _fresh_agreement(world: World) -> str:
+    return (await world.post("registry", "/v1/agreements", {
+        "owner_cluster_id": world.ids["biowin"], "partner_cluster_id": f"partner-{uuid.uuid4().hex[:12]}"}))["id"]
+
+
+async def _fresh_webhook(world: World) -> str:
+    return (await world.post("registry", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook",
+                                                          "partner_cluster_id": world.ids["medicen"]}))["id"]
+
+
+def _federated_registration(ids: Ids) -> dict[str, Any]:
+    return {"organisation_id": ids["guerbet"], "organisation_name": "Guerbet", "contact_id": str(uuid.uuid4()),
+            "name": "Claire Dupont", "email": "claire@guerbet.example"}
+
+
+_inbox_body = {"specversion": "1.0", "id": "forged-1", "source": "urn:clusterhub:matrix",
+               "type": "eu.clusterhub.events.EventShared", "data": {"event_id": "{joint_event}"}}
+
+ROWS += [
+    row("registry", "POST", "/v1/agreements", "401 201 201 403 403 403 403",
+        body=lambda ids: {"owner_cluster_id": ids["biowin"], "partner_cluster_id": f"p-{uuid.uuid4().hex[:12]}",
+                          "event_ids": [ids["joint_event"]]}),
+    row("registry", "GET", "/v1/agreements", "401 200 200 200 403 403 200"),
+    row("registry", "GET", "/v1/agreements/{agreement_id}", "401 200 200 200 403 403 200",
+        path="/v1/agreements/{fed_agreement}"),
+    row("registry", "PATCH", "/v1/agreements/{agreement_id}", "401 200 200 403 403 403 403",
+        path="/v1/agreements/{fed_agreement}", etag=True, body={"shareable_opportunities": True},
+        fresh=fresh(_fresh_agreement, "fed_agreement")),
+    row("registry", "POST", "/v1/agreements/{agreement_id}/end", "401 200 200 403 403 403 403",
+        path="/v1/agreements/{fed_agreement}/end", body={}, fresh=fresh(_fresh_agreement, "fed_agreement")),
+    row("registry", "GET", "/v1/feed", "401 200 403 403 403 403 200", params={"partner_cluster_id": "{medicen}"}),
+    row("registry", "POST", "/v1/webhooks", "401 201 403 403 403 403 201",
+        body={"url": "https://hooks.medicen.test/clusterhub", "partner_cluster_id": "{medicen}"}),
+    row("registry", "GET", "/v1/webhooks", "401 200 403 403 403 403 200"),
+    row("registry", "DELETE", "/v1/webhooks/{webhook_id}", "401 204 403 403 403 403 204",
+        path="/v1/webhooks/{fed_webhook}", fresh=fresh(_fresh_webhook, "fed_webhook")),
+    row("registry", "GET", "/v1/webhook-deliveries", "401 200 200 200 403 403 403"),
+    row("registry", "POST", "/v1/webhook-deliveries/{delivery_id}/replay", "401 202 202 404 403 403 403",
+        path="/v1/webhook-deliveries/{fed_delivery}/replay"),
+    row("registry", "POST", "/v1/federation/peers", "401 201 201 403 403 403 403",
+        body={"local_cluster_id": "{biowin}", "remote_cluster_id": "imago", "source": "https://hub.imago.test",
+              "secret": "whsec_imago-0123456789abcdefghijklmn"}),
+    row("registry", "GET", "/v1/federation/peers", "401 200 200 200 403 403 403"),
+    # Authenticated by its signature alone: unsigned, everyone is refused, bearer token or not.
+    row("registry", "POST", "/v1/federation/inbox", "401 401 401 401 401 401 401", body=_inbox_body),
+    row("registry", "GET", "/v1/federation/events", "401 200 200 200 200 200 403"),
+    row("registry", "POST", "/v1/federation/events/{event_id}/registrations", "401 404 404 404 404 404 403",
+        path="/v1/federation/events/{draft_event}/registrations",
+        body={"organisation_id": "{guerbet}", "contact_id": "{anne}"}),
+    row("registry", "GET", "/v1/federation/events/{event_id}/registrations", "401 200 404 200 404 200 403",
+        path="/v1/federation/events/{joint_event}/registrations"),
+    row("events", "POST", "/v1/events/{event_id}/federated-registrations", "401 201 403 403 403 403 201",
+        path="/v1/events/{joint_event}/federated-registrations", body=_federated_registration),
+    row("events", "POST", "/v1/events/{event_id}/federated-registrations", "401 201 403 403 403 403 404",
+        path="/v1/events/{event}/federated-registrations", body=_federated_registration, name="(not shared)"),
 ]
 
 

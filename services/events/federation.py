@@ -49,7 +49,7 @@ def shared_with(conn: Connection, event_id: str, partner_cluster_id: str | None)
     a = agreements.c
     terms = conn.execute(select(a.event_ids).where(a.status == "in_force", a.partner_cluster_id == partner_cluster_id,
                                                    a.owner_cluster_id.in_(list(row.organiser_cluster_ids)))).scalars()
-    return any(event_id in event_ids for event_id in terms)
+    return any(event_id in event_ids for event_ids in terms)
 
 
 def _db(request: Request) -> Database:
