@@ -420,6 +420,38 @@ def matchmaking_evaluate(
 
 
 # --------------------------------------------------------------------------------------------
+# gdpr: erasure by crypto-shredding (shared/pii.py), and the export of what is held about a person
+
+gdpr_app = typer.Typer(help="Personal data of contact persons (GDPR).", no_args_is_help=True)
+app.add_typer(gdpr_app, name="gdpr")
+
+
+@gdpr_app.command("erase")
+def gdpr_erase(
+    ctx: typer.Context,
+    person: Annotated[str, typer.Argument(help="The person's id (their contact id).")],
+) -> None:
+    """Delete the person's key: their data reads "erased" everywhere; the events stay and still verify."""
+    from services.registry import persons
+
+    with ctx.obj.store() as (db, log):
+        erased = persons.erase(db, log, person, cli_metadata())
+    typer.echo(f"erased person {person}" if erased else f"person {person} was already erased; nothing changed")
+
+
+@gdpr_app.command("export")
+def gdpr_export(
+    ctx: typer.Context,
+    person: Annotated[str, typer.Argument(help="The person's id (their contact id).")],
+) -> None:
+    """Print everything held about the person as JSON (as GET /v1/persons/{id}/export)."""
+    from services.registry import persons
+
+    with ctx.obj.store() as (db, log), db.reading() as conn:
+        print_json(persons.export(conn, log, person, persons.organisation_of(conn, log, person)))
+
+
+# --------------------------------------------------------------------------------------------
 # serve
 
 

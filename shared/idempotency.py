@@ -25,7 +25,7 @@ import contextlib
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,6 +56,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import pii
 from shared.auth import tokens_of
 from shared.db import Database
 from shared.errors import Conflict, DomainError, InvalidInput, problem_response
@@ -224,7 +225,9 @@ class IdempotencyKeys:
         if held.fingerprint != row["fingerprint"]:
             raise InvalidInput.field(FIELD, "this key was used for a request with another body; use a new key")
         if held.status == "completed":
-            return StoredResponse(held.response_status, orjson.loads(held.response_headers), held.response_body)
+            # Personal data in the body is sealed (see finish): opened now, "erased" once erased.
+            return StoredResponse(held.response_status, orjson.loads(held.response_headers),
+                                  pii.open_json(conn, held.response_body))
         if held.status == "committed":
             raise KeyInUse("the request with this Idempotency-Key was applied but its response was lost; "
                            "read the resource to see the result")
@@ -238,17 +241,27 @@ class IdempotencyKeys:
             raise KeyInUse("a request with this Idempotency-Key is in progress", retry_after=1)
         return reservation
 
-    async def finish(self, reservation: Reservation, response: StoredResponse | None) -> None:
-        """Keep a final (2xx/4xx) response; otherwise free the key unless the request wrote."""
+    async def finish(self, reservation: Reservation, response: StoredResponse | None,
+                     personal: Mapping[str, frozenset[str]] | None = None) -> None:
+        """Keep a final (2xx/4xx) response; otherwise free the key unless the request wrote.
+
+        `personal`: the plaintexts the request sealed or opened, by person (shared/pii.py). They
+        are sealed again in the stored body, so that no plaintext is kept and an erased person's
+        data replays as "erased"; a body that cannot be sealed so is not kept (a retry gets 409).
+        """
         t = idempotency_keys
         mine = (t.c.id == reservation.id) & (t.c.owner == reservation.owner)
-        if response is None:
-            statement = delete(t).where(mine, t.c.status == "in_progress")
-        else:
-            statement = update(t).where(mine).values(
-                status="completed", response_status=response.status, response_headers=orjson.dumps(
-                    response.headers).decode(), response_body=response.body)
-        await self.db.write(lambda conn: conn.execute(statement))
+
+        def run(conn: Connection) -> None:
+            body = response and pii.reseal_json(conn, response.body, personal or {})
+            if response is None or body is None:
+                conn.execute(delete(t).where(mine, t.c.status == "in_progress"))
+            else:
+                conn.execute(update(t).where(mine).values(
+                    status="completed", response_status=response.status, response_headers=orjson.dumps(
+                        response.headers).decode(), response_body=body))
+
+        await self.db.write(run)
 
 
 class IdempotencyMiddleware:
@@ -309,8 +322,10 @@ class IdempotencyMiddleware:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        last: Message | None = None
+
         async def capture(message: Message) -> None:
-            nonlocal start, size, complete
+            nonlocal start, size, complete, last
             if message["type"] == "http.response.start":
                 start = message
             elif message["type"] == "http.response.body":
@@ -318,10 +333,16 @@ class IdempotencyMiddleware:
                 if size <= MAX_STORED_BODY:
                     chunks.append(message.get("body", b""))
                 complete = not message.get("more_body", False)
+                if complete:
+                    # The end of the response goes out once it is stored: a client that retries
+                    # the moment it has it finds it kept, not a 409 for a response "lost".
+                    last = message
+                    return
             await send(message)
 
+        personal: dict[str, frozenset[str]] = {}
         try:
-            with holding(reservation):
+            with holding(reservation), pii.tracking() as personal:
                 await self.app(scope, replay_body, capture)
         finally:
             final = start is not None and complete and size <= MAX_STORED_BODY and start["status"] < 500
@@ -334,10 +355,12 @@ class IdempotencyMiddleware:
             # Finish even when the client is gone and the request cancelled: the key must not stay held.
             with anyio.CancelScope(shield=True):
                 try:
-                    await self.keys.finish(reservation, stored)
+                    await self.keys.finish(reservation, stored, personal)
                 except Exception as exc:
                     # The response is out already; the row stays held until its lease (or TTL) ends.
                     log.warning("idempotency.finish_failed", key_id=reservation.id, error=str(exc))
+        if last is not None:
+            await send(last)
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -39,7 +39,7 @@ router = APIRouter(prefix="/v1", tags=["persons"])
 REGISTRATIONS = ("events.ParticipantRegistered", "events.ParticipantWaitlisted")
 
 
-def _organisation_of(conn: Connection, log: EventLog, person_id: str) -> str:
+def organisation_of(conn: Connection, log: EventLog, person_id: str) -> str:
     """The person's organisation, from the first event of their stream; 404 if there is none."""
     first = log.read_stream(conn, stream_id("person", person_id))[:1]
     if not first or "organisation_id" not in first[0].data:
@@ -49,7 +49,7 @@ def _organisation_of(conn: Connection, log: EventLog, person_id: str) -> str:
 
 def _check(conn: Connection, log: EventLog, principal: Principal, person_id: str) -> str:
     """The person's organisation, if the caller owns it (404 otherwise, as if nobody were there)."""
-    organisation_id = _organisation_of(conn, log, person_id)
+    organisation_id = organisation_of(conn, log, person_id)
     owned = conn.execute(select(access.organisation_owned(principal, literal(organisation_id)))).scalar()
     if not owned:
         raise NotFound(f"person {person_id} not found")
@@ -127,10 +127,9 @@ def export(conn: Connection, log: EventLog, person_id: str, organisation_id: str
     histories, and the whole of their own stream; sealed values opened ("erased" once erased)."""
     contact = queries.get_contact(conn, person_id)
     o, m = organisations.c, memberships.c
-    organisation = conn.execute(select(o.id, o.legal_name, o.short_name).where(o.id == organisation_id)
-                                ).mappings().first()
+    organisation = conn.execute(select(o.id, o.legal_name, o.short_name).where(o.id == organisation_id)).first()
     clusters = conn.execute(select(m.cluster_id, m.status).where(m.organisation_id == organisation_id)
-                            .order_by(m.created_at, m.id)).mappings().all()
+                            .order_by(m.created_at, m.id)).all()
     history = [event.public() for event in log.read_stream(conn, stream_id("person", person_id))]
     participations = []
     after = 0
@@ -150,8 +149,9 @@ def export(conn: Connection, log: EventLog, person_id: str, organisation_id: str
         "erasure": pii.status(conn, person_id),
         "contact": contact.model_dump() if contact else None,
         "consents": contact.consents.model_dump() if contact and contact.consents else None,
-        "organisation": dict(organisation) if organisation else {"id": organisation_id},
-        "organisation_memberships": [dict(row) for row in clusters],
+        "organisation": ({"id": organisation.id, "legal_name": organisation.legal_name,
+                          "short_name": organisation.short_name} if organisation else {"id": organisation_id}),
+        "organisation_memberships": [{"cluster_id": row.cluster_id, "status": row.status} for row in clusters],
         "event_participations": participations,
         "history": history,
     })
