@@ -9,6 +9,7 @@ with the same Message-ID, which mail systems use to drop the copy.
 """
 from __future__ import annotations
 
+import asyncio
 import email
 import threading
 import time
@@ -47,8 +48,6 @@ class Inbox:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        import asyncio
-
         await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=default_policy)
         with self.lock:
@@ -205,8 +204,6 @@ def test_killing_the_active_replica_hands_the_outbox_over_and_every_message_goes
     assert {m.split("@")[0].lstrip("<") for m in counts} == {row.id for row in rows}
     for message_id in twice:
         assert message_id.split("@")[0].lstrip("<") not in by_active
-
-    import asyncio
 
     assert asyncio.run(lease_holder(shared_store.db, OUTBOX_LEASE)).split(":")[1] == str(standby.pid)
     standby.stop()  # SIGTERM: the lifespan stops the worker and releases the lease
