@@ -653,6 +653,18 @@ ROWS += [
         path="/v1/events/{event}/federated-registrations", body=_federated_registration, name="(not shared)"),
 ]
 
+# ---- GDPR (services/registry/persons.py): erasure, export and consents of a contact person.
+# Erasing is for platform admins and the person's cluster managers; members may read the export
+# and record consents of their organisation's people.
+ROWS += [
+    row("registry", "DELETE", "/v1/persons/{person_id}", "401 204 204 404 403 403 403",
+        path="/v1/persons/{contact}", fresh=fresh(lambda w: w.contact(w.ids["iba"]), "contact")),
+    row("registry", "GET", "/v1/persons/{person_id}/export", "401 200 200 404 200 404 403",
+        path="/v1/persons/{anne}/export"),
+    row("registry", "PUT", "/v1/persons/{person_id}/consents", "401 200 200 404 200 404 403",
+        path="/v1/persons/{anne}/consents", body={"newsletter": True, "share_profile_with_partner_clusters": False}),
+]
+
 
 # --------------------------------------------------------------------------------------------
 # The checks
