@@ -24,6 +24,7 @@ from services.matchmaking.settings import MatchmakingSettings
 from shared.db import Database
 from shared.eventlog import EventLog, Metadata
 from shared.http import service_app
+from shared.leases import run_exclusively
 from shared.observability import instrument_client, watch_consumer
 
 log = structlog.get_logger()
@@ -64,7 +65,9 @@ def create_app(settings: MatchmakingSettings | None = None, *, db: Database | No
             replayed = await anyio.to_thread.run_sync(feed.catch_up)
             log.info("matchmaking.index.built", events=replayed, organisations=len(feed.index))
             tasks = [asyncio.create_task(feed.follow(settings.index_poll_interval), name="matchmaking-index"),
-                     asyncio.create_task(_sweep(app_, settings.expiry_sweep_interval), name="matchmaking-expiry")]
+                     # Every replica keeps its own index; the expiry sweep writes, so one replica runs it.
+                     asyncio.create_task(run_exclusively(app_.state.db, "matchmaking.expiry", lambda: _sweep(
+                         app_, settings.expiry_sweep_interval)), name="matchmaking-expiry")]
             try:
                 yield
             finally:
