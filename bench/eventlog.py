@@ -199,13 +199,12 @@ def _project_session(db: Database, total: int) -> Iterator[Session]:
     try:
         with db.engine.connect() as conn:
             if db.dialect == "sqlite":
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")  # as Database.writing() does
                 _check_sqlite(conn.connection.driver_connection)
             else:
                 _check_postgres(conn.connection.driver_connection)
 
             def write(item: Append) -> None:
-                with conn.begin():
+                with db.write_transaction(conn):  # as Database.writing() does, on a held connection
                     log.append(conn, item.stream_id, STREAM_TYPE, item.expected_version, item.events, METADATA)
 
             def check() -> bool:

@@ -51,10 +51,35 @@ class Database:
     def writing(self) -> Iterator[Connection]:
         """A write transaction: commits on success, rolls back on any exception."""
         with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
+            with self.write_transaction(conn):
                 yield conn
+
+    @contextlib.contextmanager
+    def write_transaction(self, conn: Connection) -> Iterator[Connection]:
+        """One write transaction on a connection the caller holds (`writing()` checks one out).
+
+        The transaction is begun and ended on the driver connection: SQLAlchemy's own
+        begin/commit bookkeeping costs as much as a SQLite commit's fsync on the append path.
+        Statements run through `conn` still work: SQLAlchemy then begins its own transaction
+        object on top of the driver's (see `_on_begin`), which is committed or rolled back here.
+        """
+        driver = conn.connection.driver_connection
+        if self.dialect == "sqlite":
+            # IMMEDIATE takes the write lock up front (see `_on_begin`).
+            driver.execute("BEGIN IMMEDIATE")
+        # psycopg begins a transaction by itself before the first statement.
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction():
+                conn.rollback()
+            else:
+                driver.rollback()
+            raise
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            driver.commit()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -106,11 +131,12 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
-        # fail with SQLITE_BUSY without waiting, and the event log needs the lock before reading
-        # the chain head.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        # Straight to the driver: this runs once per transaction, on the append path.
-        conn.connection.driver_connection.execute(f"BEGIN {mode}")
+        # Reads begin DEFERRED. Writes begin IMMEDIATE, in Database.write_transaction: a deferred
+        # transaction that later writes can fail with SQLITE_BUSY without waiting, and the event
+        # log needs the lock before reading the chain head. SQLAlchemy begins on top of such a
+        # transaction when a statement runs through the Connection: nothing to send then.
+        driver = conn.connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute("BEGIN")
 
     return engine

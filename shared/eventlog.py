@@ -12,6 +12,7 @@ Tamper evidence. Each event's hash covers its content and the previous event's h
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from shared.metrics import APPENDS
 
 GENESIS_HASH = "0" * 64
 NO_STREAM = 0  # expected_version meaning "the stream must not exist yet"
-ADVISORY_LOCK_KEY = 0x636C7573  # "clus": the one lock every PostgreSQL append takes
+ADVISORY_LOCK_KEY = 0x636C7573  # "clus": the one lock every PostgreSQL append takes (in clusterhub_append)
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,8 +193,19 @@ def chain_hash(
     return digest.hexdigest()
 
 
+_this_second: tuple[int, str] = (-1, "")
+
+
 def utc_now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now as `recorded_at` text, `2026-11-23T14:35:12.123456Z`. The whole seconds are
+    formatted once per second: strftime per call was a tenth of a SQLite append's CPU time."""
+    global _this_second
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    second, text = _this_second
+    if seconds != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _this_second = (seconds, text)
+    return f"{text}.{micros:06d}Z"
 
 
 def to_timestamp_text(moment: datetime) -> str:
@@ -208,8 +220,6 @@ def to_timestamp_text(moment: datetime) -> str:
 _COLUMNS = ("position, stream_id, stream_type, version, event_type, schema_version, data, "
             "metadata, actor, tenant, recorded_at, prev_hash, hash")
 _COLUMN_NAMES = tuple(name.strip() for name in _COLUMNS.split(","))
-_COLUMN_TYPES = ("bigint", "text", "text", "integer", "text", "integer", "text", "text", "text", "text", "text",
-                 "text", "text")
 
 
 @dataclass(frozen=True)
@@ -217,11 +227,6 @@ class _Statements:
     head: str
     insert: str
     placeholder: str
-    # PostgreSQL only (SQLite's BEGIN IMMEDIATE already serialises appends): the lock, and the
-    # head query combined with a guessed INSERT of one row or of several (see _lock_and_guess).
-    lock: str | None = None
-    guessed_one: str | None = None
-    guessed_many: str | None = None
 
     @classmethod
     def for_dialect(cls, dialect: str) -> "_Statements":
@@ -234,29 +239,16 @@ class _Statements:
             "(SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) AS h ON 1 = 1"
         )
         insert = f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join([p] * 13)})"
-        if dialect == "sqlite":
-            return cls(head, insert, p)
-        # Several rows travel as one JSON document: psycopg parses a statement text again on
-        # every call once it has more than 50 parameters.
-        one = "(VALUES (" + ", ".join(f"%s::{kind}" for kind in _COLUMN_TYPES) + ")) AS v"
-        many = ("json_to_recordset(%s::json) AS v ("
-                + ", ".join(f"{name} {kind}" for name, kind in zip(_COLUMN_NAMES, _COLUMN_TYPES)) + ")")
-        return cls(head, insert, p, f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})",
-                   _guessed(head, one), _guessed(head, many))
+        return cls(head, insert, p)
 
 
-def _guessed(head: str, rows: str) -> str:
-    """The head query and, in the same statement, an INSERT of `rows` that inserts them only if
-    the chain head and the stream's version are still those the rows were computed from.
-    Parameters: stream id, the rows, head position, head hash, expected version. Returns the
-    head (as the head query does) and how many rows it inserted."""
-    return (
-        f"WITH head (version, position, hash) AS ({head}), "
-        f"inserted AS (INSERT INTO events ({_COLUMNS}) SELECT v.* FROM {rows}, head "
-        "WHERE head.position = %s::bigint AND head.hash = %s AND coalesce(head.version, 0) = %s::integer "
-        "RETURNING 1) "
-        "SELECT version, position, hash, (SELECT count(*) FROM inserted) FROM head"
-    )
+# PostgreSQL: lock, head, version check and insert in one call (migration 0011).
+_APPEND_CALL = "SELECT * FROM clusterhub_append(%s::text, %s::integer, %s::bigint, %s::text, %s::json)"
+
+
+def _document(rows: list[tuple[Any, ...]]) -> str:
+    """Rows as the JSON array of objects that `clusterhub_append` reads as `events` records."""
+    return orjson.dumps([dict(zip(_COLUMN_NAMES, row)) for row in rows]).decode()
 
 
 def _field(raw: bytes) -> bytes:
@@ -286,7 +278,7 @@ class EventLog:
     def __post_init__(self) -> None:
         self._sql = _Statements.for_dialect(self.dialect)
         # (position, hash) of the last event this log appended: on PostgreSQL the next append
-        # guesses that it is still the head (see _lock_and_guess).
+        # guesses that it is still the head (see _append_postgres).
         self._last: tuple[int, str] | None = None
 
     # -- writing ---------------------------------------------------------------------------
@@ -308,7 +300,6 @@ class EventLog:
         if not events:
             return []
         started = perf_counter()
-        sql = self._sql
         meta = metadata.as_dict()
         meta_text = canonical_json(meta)
         payloads = []
@@ -319,26 +310,14 @@ class EventLog:
             # The event's own chain_hash fields, framed once even if it is chained twice.
             fields = _field(event_type.encode()) + _field(str(schema_version).encode()) + _field(data_json)
             payloads.append((event_type, schema_version, data, data_json.decode(), fields))
-        raw = conn.connection.driver_connection
-        cur = raw.cursor()
+        # Straight to the driver: SQLAlchemy's statement machinery costs more than the statements.
+        cur = conn.connection.driver_connection.cursor()
         try:
-            if sql.lock is None:
-                cur.execute(sql.head, (stream_id,))
-                batch, head = None, cur.fetchone()
+            if self.dialect == "sqlite":
+                batch = self._append_sqlite(cur, stream_id, stream_type, expected_version, payloads, meta, meta_text)
             else:
-                batch, head = self._lock_and_guess(cur, stream_id, stream_type, expected_version, payloads,
-                                                   meta, meta_text)
-            if batch is None:
-                current_version, head_position, head_hash = head
-                current_version = current_version or 0
-                if expected_version is not None and expected_version != current_version:
-                    raise ConcurrencyError(stream_id, expected_version, current_version)
-                batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position or 0,
-                                    head_hash or GENESIS_HASH, current_version)
-                if len(batch.rows) == 1:
-                    cur.execute(sql.insert, batch.rows[0])
-                else:
-                    cur.executemany(sql.insert, batch.rows)
+                batch = self._append_postgres(cur, stream_id, stream_type, expected_version, payloads, meta,
+                                              meta_text)
         except DomainError:
             raise
         except Exception as exc:
@@ -350,50 +329,62 @@ class EventLog:
             cur.close()
         recorded = batch.recorded
         self._last = (recorded[-1].position, recorded[-1].hash)
-        for item in recorded:
-            for projector in self.projectors:
-                if projector.handles(item.event_type):
-                    projector.apply(conn, item)
+        if self.projectors:
+            for item in recorded:
+                for projector in self.projectors:
+                    if projector.handles(item.event_type):
+                        projector.apply(conn, item)
         APPENDS.observe(perf_counter() - started, len(recorded))
         return recorded
 
-    def _lock_and_guess(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
-                        payloads: list[_Payload], meta: dict[str, Any],
-                        meta_text: str) -> tuple[_Batch | None, tuple[Any, ...]]:
-        """PostgreSQL: take the lock, then read the head, returning the head row and, if the
-        rows sent along with the head query were inserted, the appended batch.
+    def _append_sqlite(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
+                       payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
+        """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`), and a
+        statement costs no round trip: read the head, chain onto it, insert."""
+        cur.execute(self._sql.head, (stream_id,))
+        current_version, head_position, head_hash = cur.fetchone()
+        current_version = current_version or 0
+        if expected_version is not None and expected_version != current_version:
+            raise ConcurrencyError(stream_id, expected_version, current_version)
+        batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position or 0,
+                            head_hash or GENESIS_HASH, current_version)
+        if len(batch.rows) == 1:
+            cur.execute(self._sql.insert, batch.rows[0])
+        else:
+            cur.executemany(self._sql.insert, batch.rows)
+        return batch
 
-        Those rows are a guess, chained onto the last event this log appended, at the
-        expected version; the statement inserts them only if that is still the head and the
-        stream is still at that version, so they are exactly the rows the head implies. When
-        the guess is wrong (another process or log appended since, or that append rolled back)
-        nothing is inserted and the caller chains the rows onto the head read. A guess saves
-        a round trip and a statement per append. It reads the clock before the lock, and again
-        if it misses, so only the real clock guesses: an injected one sees one call per append,
-        under the lock, as it always did.
+    def _append_postgres(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
+                         payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
+        """PostgreSQL: one call of `clusterhub_append` (migration 0011), which takes the lock,
+        reads the head and the stream's version, and inserts the rows sent along if they were
+        chained onto that head at that version; else it returns the head, the rows are chained
+        onto it and sent again (the lock is held by then, so the head cannot move).
+
+        The first rows are a guess, chained onto the last event this log appended, at the
+        expected version: one round trip per append while this log is the only writer (or,
+        across processes, while appends do not interleave), two otherwise. The guess reads the
+        clock before the lock, and again if it misses, so only the real clock guesses: an
+        injected one sees one call per append, under the lock, as it always did.
         """
         guess = self._last
-        if expected_version is None or self.clock is not utc_now_text:
-            guess = None
-        batch = None
-        if guess is not None:
-            # Chained before the lock is taken, so that the lock is held for less time.
+        if guess is not None and expected_version is not None and self.clock is utc_now_text:
             batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, guess[0], guess[1],
                                 expected_version)
-        sql = self._sql
-        cur.execute(sql.lock)
-        # A statement of its own after the lock: under READ COMMITTED it sees the true head.
-        if batch is None:
-            cur.execute(sql.head, (stream_id,))
-            return None, cur.fetchone()
-        rows = batch.rows
-        if len(rows) == 1:
-            cur.execute(sql.guessed_one, (stream_id, *rows[0], guess[0], guess[1], expected_version))
+            cur.execute(_APPEND_CALL, (stream_id, expected_version, guess[0], guess[1], _document(batch.rows)))
         else:
-            document = orjson.dumps([dict(zip(_COLUMN_NAMES, row)) for row in rows]).decode()
-            cur.execute(sql.guessed_many, (stream_id, document, guess[0], guess[1], expected_version))
-        version, position, digest, inserted = cur.fetchone()
-        return (batch if inserted == len(rows) else None), (version, position, digest)
+            cur.execute(_APPEND_CALL, (stream_id, expected_version, None, None, None))
+        current_version, head_position, head_hash, inserted = cur.fetchone()
+        if inserted:
+            return batch
+        if expected_version is not None and expected_version != current_version:
+            raise ConcurrencyError(stream_id, expected_version, current_version)
+        batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position, head_hash,
+                            current_version)
+        cur.execute(_APPEND_CALL, (stream_id, current_version, head_position, head_hash, _document(batch.rows)))
+        if not cur.fetchone()[3]:
+            raise RuntimeError("the event log's head moved while its lock was held")
+        return batch
 
     def _chain(self, stream_id: str, stream_type: str, payloads: list[_Payload], meta: dict[str, Any],
                meta_text: str, position: int, prev: str, version: int) -> _Batch:
