@@ -73,15 +73,16 @@ Manager = Annotated[Principal, allow(CLUSTER_MANAGER)]
 ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 
 
-def _log(request: Request) -> EventLog:
+# Dependencies are `async def`: FastAPI would run a plain `def` in a worker thread, per request.
+async def _log(request: Request) -> EventLog:
     return request.app.state.log
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     return request.app.state.db
 
 
-def _registry(request: Request) -> RegistryClient:
+async def _registry(request: Request) -> RegistryClient:
     return request.app.state.registry
 
 

@@ -70,28 +70,29 @@ Member = Annotated[Principal, allow(MEMBER)]
 ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 
 
-def _log(request: Request) -> EventLog:
+# Dependencies are `async def`: FastAPI would run a plain `def` in a worker thread, per request.
+async def _log(request: Request) -> EventLog:
     return request.app.state.log
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     return request.app.state.db
 
 
-def _feed(request: Request) -> IndexFeed:
+async def _feed(request: Request) -> IndexFeed:
     return request.app.state.feed
 
 
-def _events(request: Request) -> EventsClient:
+async def _events(request: Request) -> EventsClient:
     return request.app.state.events
 
 
-def _today(request: Request) -> date:
+async def _today(request: Request) -> date:
     """Today, from the app's clock (tests set `app.state.clock` to travel in time)."""
     return request.app.state.clock()
 
 
-def _limiter(request: Request) -> anyio.CapacityLimiter:
+async def _limiter(request: Request) -> anyio.CapacityLimiter:
     return request.app.state.cpu_limiter
 
 

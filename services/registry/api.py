@@ -79,14 +79,15 @@ Manager = Annotated[Principal, allow(CLUSTER_MANAGER)]
 ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 
 
-def _log(request: Request) -> EventLog:
+# Dependencies are `async def`: FastAPI would run a plain `def` in a worker thread, per request.
+async def _log(request: Request) -> EventLog:
     return request.app.state.log
 
 
 Log = Annotated[EventLog, Depends(_log)]
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     return request.app.state.db
 
 
