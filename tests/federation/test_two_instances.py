@@ -32,6 +32,7 @@ from shared.auth import Tokens
 from shared.db import Database
 from shared.eventlog import EventLog, Metadata
 from shared.migrate import upgrade
+from tests.conftest import _postgres_store
 
 ROOT = Path(__file__).resolve().parents[2]
 BIOWIN_SOURCE, MEDICEN_SOURCE = "https://hub.biowin.test", "https://hub.medicen.test"
@@ -56,20 +57,20 @@ class Instance:
     name: str
     source: str
     directory: Path
+    url: str = ""  # a migrated PostgreSQL database; by default a new SQLite file in `directory`
     keys: str = ""
-    url: str = ""
     registry: str = ""
     events: str = ""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.database = self.directory / "clusterhub.db"
-        self.url = f"sqlite:///{self.database}"
+        if not self.url:
+            self.url = f"sqlite:///{self.directory / 'clusterhub.db'}"
+            db = Database(self.url)
+            upgrade(db.engine)
+            db.dispose()
         self.keys = f"{self.name}-1:{self.name}-signing-key-{uuid.uuid4().hex}"
-        db = Database(self.url)
-        upgrade(db.engine)
-        db.dispose()
         self.tokens = Tokens({self.keys.split(":")[0]: self.keys.split(":", 1)[1]}, issuer="clusterhub", ttl=3600)
 
     def start(self) -> None:
@@ -99,6 +100,19 @@ class Instance:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+
+    def stored_bytes(self) -> bytes:
+        """Everything the store holds: the SQLite files, or every row of every PostgreSQL table as text."""
+        if self.url.startswith("sqlite"):
+            return b"".join(path.read_bytes() for path in self.directory.glob("clusterhub.db*"))
+        db = Database(self.url)
+        try:
+            with db.reading() as conn:
+                tables = conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").scalars()
+                return "\n".join(str(row[0]) for table in list(tables)
+                                  for row in conn.exec_driver_sql(f'SELECT t::text FROM "{table}" t')).encode()
+        finally:
+            db.dispose()
 
     def token(self, role: str, *, cluster: str | None = None, organisation: str | None = None,
               subject: str | None = None) -> str:
@@ -132,10 +146,18 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
-@pytest.fixture
-def instances(tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
-    biowin = Instance("biowin", BIOWIN_SOURCE, tmp_path / "biowin")
-    medicen = Instance("medicen", MEDICEN_SOURCE, tmp_path / "medicen")
+@pytest.fixture(params=["sqlite", "postgres"])
+def instances(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Instance, Instance]]:
+    """Both instances on SQLite files, or both on PostgreSQL databases (as the services' role)."""
+    urls = ["", ""]
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        for index in range(2):
+            store = _postgres_store(server)
+            store.db.dispose()
+            urls[index] = store.db.url
+    biowin = Instance("biowin", BIOWIN_SOURCE, tmp_path / "biowin", urls[0])
+    medicen = Instance("medicen", MEDICEN_SOURCE, tmp_path / "medicen", urls[1])
     try:
         biowin.start()
         medicen.start()
@@ -286,7 +308,8 @@ def test_biowin_and_medicen_share_a_joint_event_and_its_registrations(instances:
 
     # -- Nothing private crossed: not in the feed, not in the deliveries, not in Medicen's store.
     crossed = json.dumps(feed) + json.dumps(deliveries) + json.dumps(ok(m_member.get("/v1/federation/events")))
-    medicen_bytes = b"".join(path.read_bytes() for path in medicen.directory.glob("clusterhub.db*"))
+    medicen_bytes = medicen.stored_bytes()
+    assert b"Guerbet" in medicen_bytes and b"BioWin x Medicen imaging brokerage" in medicen_bytes  # it sees rows
     for secret in (PRIVATE_ORG, PRIVATE_EMAIL, PRIVATE_PHONE, PRIVATE_OPPORTUNITY, PRIVATE_EVENT, "Anne Private",
                    "private-room", private, opportunity):
         assert secret not in crossed, secret
