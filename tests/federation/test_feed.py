@@ -26,7 +26,7 @@ from services.registry.app import create_app
 from services.registry.federation import feed
 from services.registry.federation.tables import TABLES
 from services.registry.settings import RegistrySettings
-from shared.eventlog import NO_STREAM, EventLog, Metadata
+from shared.eventlog import EventLog, Metadata
 from tests.conftest import Store, auth_headers
 from tests.registry.conftest import BIOWIN, IBA, MEDICEN
 

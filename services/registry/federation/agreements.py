@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Connection, and_, false, insert, or_, select, true, update
+from sqlalchemy import Connection, false, insert, or_, select, true, update
 from sqlalchemy.sql import ColumnElement
 
 from services.registry.federation.events import (
@@ -110,6 +110,12 @@ class Agreement:
         if not agreement.version:
             raise NotFound(f"agreement {agreement_id} not found")
         return agreement
+
+    def at(self, version: int | None) -> Agreement:
+        """412 when the caller's If-Match names another version than the stored one."""
+        if version is not None and version != self.version:
+            raise PreconditionFailed(f"agreement {self.id} is at version {self.version}, not {version}")
+        return self
 
     def apply(self, event: Any) -> None:
         if isinstance(event, SharingAgreementConcluded):
@@ -273,8 +279,9 @@ async def list_agreements(db: Db, principal: Reader,
     """Agreements the caller is a party to (owner or partner)."""
 
     def read(conn: Connection) -> AgreementPage:
-        query = select(agreements).where(visible(principal), and_(true(), *(
-            [agreements.c.status == status] if status else []))).order_by(agreements.c.concluded_at, agreements.c.id)
+        query = select(agreements).where(visible(principal)).order_by(agreements.c.concluded_at, agreements.c.id)
+        if status:
+            query = query.where(agreements.c.status == status)
         return AgreementPage(data=[AgreementPublic.model_validate(dict(r)) for r in conn.execute(query).mappings()])
 
     return await db.read(read)
@@ -293,9 +300,7 @@ async def amend_agreement(agreement_id: str, body: AgreementUpdate, response: Re
 
     def run(conn: Connection) -> AgreementPublic:
         _row(conn, principal, agreement_id, to_change=True)
-        agreement = Agreement.load(conn, log, agreement_id)
-        if agreement.version != version:
-            raise PreconditionFailed(f"agreement {agreement_id} is at version {agreement.version}, not {version}")
+        agreement = Agreement.load(conn, log, agreement_id).at(version)
         agreement.save(conn, log, agreement.amend(body), metadata)
         return _row(conn, principal, agreement_id, to_change=False)
 
@@ -309,9 +314,7 @@ async def end_agreement(agreement_id: str, body: AgreementEnd, response: Respons
 
     def run(conn: Connection) -> AgreementPublic:
         _row(conn, principal, agreement_id, to_change=True)
-        agreement = Agreement.load(conn, log, agreement_id)
-        if version is not None and agreement.version != version:
-            raise PreconditionFailed(f"agreement {agreement_id} is at version {agreement.version}, not {version}")
+        agreement = Agreement.load(conn, log, agreement_id).at(version)
         agreement.save(conn, log, agreement.end(body.reason), metadata)
         return _row(conn, principal, agreement_id, to_change=False)
 

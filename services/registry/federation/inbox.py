@@ -22,7 +22,7 @@ import httpx
 import orjson
 import structlog
 from cloudevents.core.formats.json import JSONFormat
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, false, insert, select, update
 

@@ -13,12 +13,17 @@ import contextlib
 import anyio.to_thread
 import structlog
 from fastapi import FastAPI
+from sqlalchemy import Connection, func, select
 
 from services.registry.federation import feed
+from services.registry.federation.tables import deliveries
 from services.registry.federation.webhooks import WebhookWorker, WorkerSettings
 from services.registry.settings import RegistrySettings
 from shared.db import Database
+from shared.eventlog import EventLog
 from shared.leases import run_exclusively
+from shared.observability import gauge_on_scrape
+from shared.subscriptions import CatchUpSubscription
 
 log = structlog.get_logger()
 FEED_LEASE, WEBHOOKS_LEASE = "registry.federation.feed", "registry.federation.webhooks"
@@ -65,7 +70,22 @@ class FederationWorkers:
 
 
 def install(app: FastAPI, db: Database, settings: RegistrySettings) -> None:
-    """Start the workers with the app and stop them before the store closes."""
+    """Start the workers with the app and stop them before the store closes; their backlog on /metrics.
+
+    Not on /readyz: the work runs in one replica, and a stuck builder must not take every replica's
+    API out of service (alert on the gauges instead)."""
+    checkpoint = CatchUpSubscription(feed.SUBSCRIPTION, db, EventLog(db.dialect), lambda *_: None).checkpoint
+
+    def feed_lag(conn: Connection) -> int:
+        return max(0, EventLog(db.dialect).head_position(conn) - checkpoint(conn))
+
+    def pending(conn: Connection) -> int:
+        return conn.execute(select(func.count()).select_from(deliveries)
+                            .where(deliveries.c.status == "pending")).scalar_one()
+
+    gauge_on_scrape(app, "clusterhub_federation_feed_lag", "Log events the federation feed builder has yet to read",
+                    feed_lag)
+    gauge_on_scrape(app, "clusterhub_federation_webhook_pending", "Webhook deliveries waiting to be sent", pending)
     shared_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
