@@ -132,21 +132,24 @@ async def run_exclusively(db: Database, name: str, work: Callable[[], Awaitable[
                      else _TableLease(db, name, holder, settings))
     held = LEASE_HELD.labels(name)
     held.set(0)
-    waiting_logged = False
+    said = ""  # what was last logged while waiting: once per change, not once per retry
     try:
         while stopping is None or not stopping.is_set():
             try:
                 acquired = await lease.try_acquire()
-            except Exception as exc:  # the store is down: a standby keeps trying, quietly
-                log.warning("lease.store_unreachable", lease=name, holder=holder, error=str(exc))
+            except Exception as exc:  # the store is down: keep trying
                 acquired = False
-            if not acquired:
-                if not waiting_logged:
+                if said != "unreachable":
+                    log.warning("lease.store_unreachable", lease=name, holder=holder, error=str(exc))
+                    said = "unreachable"
+            else:
+                if not acquired and said != "standby":
                     log.info("lease.standby", lease=name, holder=holder)
-                    waiting_logged = True
+                    said = "standby"
+            if not acquired:
                 await _pause(stopping, retry_interval)
                 continue
-            waiting_logged = False
+            said = ""
             log.info("lease.acquired", lease=name, holder=holder)
             held.set(1)
             try:
@@ -290,7 +293,9 @@ class _AdvisoryLock:
                 pass
 
     async def try_acquire(self) -> bool:
-        return await _within(10, anyio.to_thread.run_sync(self._try_lock))
+        # Waited for, even when cancelled: a lock taken after we stopped listening would never be let go.
+        # connect_timeout and statement_timeout bound the wait.
+        return await anyio.to_thread.run_sync(self._try_lock)
 
     async def check(self) -> bool:
         try:

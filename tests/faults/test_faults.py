@@ -140,7 +140,11 @@ def test_sigkill_under_write_load_loses_no_acknowledged_write(
     async def scenario() -> None:
         stop = asyncio.Event()
         load = asyncio.create_task(_write_load(registry.base, accepted, stop))
-        await asyncio.sleep(0.5)
+        # Mid-load, however slow the machine: once some writes were acknowledged (a fixed 0.5 s
+        # saw none on a loaded CI machine, whose first PostgreSQL connections take ~0.4 s).
+        async with asyncio.timeout(20):
+            while len(accepted) < 10:
+                await asyncio.sleep(0.01)
         registry.process.send_signal(signal.SIGKILL)
         await asyncio.wait_for(load, timeout=30)
         stop.set()
