@@ -8,7 +8,9 @@ envelope of theirs, in events, read models and stored responses, reads back as E
 while the events themselves (and so the hash chain) stay exactly as they were.
 
 A value about several people (a message naming both sides of a meeting) is sealed once per
-person, one envelope inside the other: erasing any of them erases the value.
+person, one envelope inside the other (the outer ones marked `pii:v1+:`): erasing any of them
+erases the value. Only a marked layer is opened further, so typed text that merely looks like an
+envelope is sealed and read back as the text it is.
 
 Reads decrypt in batches (`Keyring`): one key lookup per list, not one per row.
 
@@ -30,6 +32,8 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Column, Connection, LargeBinary, String, Table, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.errors import Conflict
 from shared.tables import metadata
@@ -38,6 +42,7 @@ __all__ = ["ERASED", "Keyring", "PersonErased", "erase", "is_sealed", "open", "o
            "seal_fields", "status", "tracking"]
 
 PREFIX = "pii:v1:"
+NESTED = "pii:v1+:"  # an envelope whose plaintext is another envelope
 ERASED = "erased"
 _NONCE = 12
 
@@ -95,11 +100,12 @@ def _remember(plaintext: str, persons: Iterable[str]) -> None:
 
 
 def is_sealed(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(PREFIX)
+    return isinstance(value, str) and (value.startswith(PREFIX) or value.startswith(NESTED))
 
 
 def _person_of(envelope: str) -> str:
-    return envelope[len(PREFIX):].rpartition(":")[0]
+    prefix = NESTED if envelope.startswith(NESTED) else PREFIX
+    return envelope[len(prefix):].rpartition(":")[0]
 
 
 def person_of(value: Any) -> str | None:
@@ -113,14 +119,10 @@ def _key_for_sealing(conn: Connection, person_id: str) -> bytes:
                        .where(person_keys.c.person_id == person_id)).first()
     if row is None:
         key = AESGCM.generate_key(bit_length=256)
-        dialect = conn.dialect.name
-        if dialect in ("postgresql", "sqlite"):
-            module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
-            # Two writers sealing a new person's data at once: one key wins, both use it.
-            conn.execute(module.insert(person_keys).values(person_id=person_id, key=key, created_at=_now())
-                         .on_conflict_do_nothing(index_elements=["person_id"]))
-        else:  # pragma: no cover - only the two dialects exist
-            conn.execute(insert(person_keys).values(person_id=person_id, key=key, created_at=_now()))
+        dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        # Two writers sealing a new person's data at once: one key wins, both use it.
+        conn.execute(dialect_insert(person_keys).values(person_id=person_id, key=key, created_at=_now())
+                     .on_conflict_do_nothing(index_elements=["person_id"]))
         row = conn.execute(select(person_keys.c.key, person_keys.c.erased_at)
                            .where(person_keys.c.person_id == person_id)).first()
     if row.key is None:
@@ -129,15 +131,16 @@ def _key_for_sealing(conn: Connection, person_id: str) -> bytes:
     return row.key
 
 
-def _seal_with(key: bytes, person_id: str, value: str) -> str:
+def _seal_with(key: bytes, person_id: str, value: str, *, nested: bool = False) -> str:
     nonce = os.urandom(_NONCE)
     sealed = AESGCM(key).encrypt(nonce, value.encode(), person_id.encode())
-    return f"{PREFIX}{person_id}:{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
+    prefix = NESTED if nested else PREFIX
+    return f"{prefix}{person_id}:{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
 
 
 def seal(conn: Connection, person_id: str, value: str | None) -> str | None:
-    """`value` as an envelope under the person's key (None stays None; already sealed stays as is)."""
-    if value is None or is_sealed(value):
+    """`value` as an envelope under the person's key (None stays None)."""
+    if value is None:
         return value
     _remember(value, [person_id])
     return _seal_with(_key_for_sealing(conn, person_id), person_id, value)
@@ -146,7 +149,7 @@ def seal(conn: Connection, person_id: str, value: str | None) -> str | None:
 def seal_fields(conn: Connection, person_id: str, data: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
     """`data` with the named string fields sealed (one key lookup for them all)."""
     out = dict(data)
-    wanted = [f for f in fields if isinstance(out.get(f), str) and not is_sealed(out[f])]
+    wanted = [f for f in fields if isinstance(out.get(f), str)]
     if wanted:
         key = _key_for_sealing(conn, person_id)
         for f in wanted:
@@ -161,8 +164,8 @@ def seal_for_all(conn: Connection, person_ids: Iterable[str], value: str | None)
     if value is None or not persons:
         return value
     _remember(value, persons)
-    for person_id in persons:
-        value = _seal_with(_key_for_sealing(conn, person_id), person_id, value)
+    for layer, person_id in enumerate(persons):
+        value = _seal_with(_key_for_sealing(conn, person_id), person_id, value, nested=layer > 0)
     return value
 
 
@@ -193,7 +196,9 @@ class Keyring:
         if not is_sealed(value):
             return value
         persons = []
-        while is_sealed(value):
+        nested = True
+        while nested and is_sealed(value):
+            nested = value.startswith(NESTED)
             person_id = _person_of(value)
             if person_id not in self.keys:
                 self.load([person_id])
@@ -202,8 +207,8 @@ class Keyring:
                 return ERASED
             persons.append(person_id)
             data = value.rpartition(":")[2]
-            raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
             try:
+                raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
                 value = AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], person_id.encode()).decode()
             except (InvalidTag, ValueError):
                 return ERASED
@@ -299,10 +304,10 @@ def reseal_json(conn: Connection, body: bytes, seen: Mapping[str, frozenset[str]
 
     def walk(value: Any) -> Any:
         if isinstance(value, str) and value in seen:
-            for person_id in sorted(seen[value]):
+            for layer, person_id in enumerate(sorted(seen[value])):
                 if person_id not in keys:
                     keys[person_id] = _key_for_sealing(conn, person_id)
-                value = _seal_with(keys[person_id], person_id, value)
+                value = _seal_with(keys[person_id], person_id, value, nested=layer > 0)
             return value
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
@@ -321,6 +326,6 @@ def _occurs(text: str, body: bytes) -> bool:
 
 def open_json(conn: Connection, body: bytes) -> bytes:
     """A stored JSON body with its envelopes opened (ERASED where a key is gone)."""
-    if PREFIX.encode() not in body:
+    if b"pii:v1" not in body:
         return body
     return orjson.dumps(open_tree(conn, orjson.loads(body)))

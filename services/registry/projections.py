@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
     insert,
     select,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 
 from services.registry.vocabulary import COMPETENCY_LABELS, Competency
 from shared.eventlog import DomainEvent, Projector, RecordedEvent
+from shared.pii import ERASED
 from shared.tables import metadata
 from shared.text import fold, name_key
 
@@ -326,8 +328,12 @@ class ContactProjector(_Projector):
         conn.execute(update(contacts).where(contacts.c.id == event.contact_id).values(**_touched(recorded)))
 
     def on_PersonErased(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
-        # The key is gone (shared/pii.py): the row's envelopes read "erased" from now on.
-        conn.execute(update(contacts).where(contacts.c.id == event.contact_id).values(**_touched(recorded)))
+        # The key is gone (shared/pii.py), so the envelopes read "erased" anyway; the row says so
+        # outright, which also covers contacts recorded in plaintext before sealing (v1 events).
+        c = contacts.c
+        conn.execute(update(contacts).where(c.id == event.contact_id).values(
+            name=ERASED, **{column.name: case((column.is_(None), None), else_=ERASED)
+                            for column in (c.email, c.phone, c.position)}, **_touched(recorded)))
 
 
 class MembershipProjector(_Projector):

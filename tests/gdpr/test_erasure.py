@@ -233,3 +233,42 @@ async def test_erase_from_the_command_line(client: httpx.AsyncClient, registry: 
     assert exported["erasure"]["erased"] is True and exported["contact"]["email"] == ERASED
     contact = (await registry.http.get(f"/v1/contacts/{world.contact_id}")).json()
     assert contact["name"] == ERASED
+
+
+async def test_a_v1_contact_with_plaintext_still_reads(registry: Registry, store: Store) -> None:
+    """Contacts recorded before sealing (ContactAdded v1) read as they were; new data about them
+    is sealed, and erasure clears the read model (their v1 events keep their plaintext)."""
+    from services.registry.projections import PROJECTORS
+    from shared.eventlog import EventLog, Metadata
+
+    @dataclass
+    class StoredV1:
+        event_type = "registry.ContactAdded"
+        schema_version = 1
+        data: dict[str, Any]
+
+        def model_dump(self, mode: str = "python") -> dict[str, Any]:
+            return self.data
+
+    biowin = await registry.cluster(BIOWIN)
+    organisation_id = await registry.organisation("Legacy Medtech", member_of=biowin)
+    contact_id = str(uuid.uuid4())
+    log = EventLog(store.db.dialect, projectors=PROJECTORS)
+    with store.db.writing() as conn:
+        log.append(conn, f"person-{contact_id}", "registry.Person", 0, [StoredV1(  # type: ignore[list-item]
+            {"contact_id": contact_id, "organisation_id": organisation_id, "name": "Old Plain",
+             "email": "old@legacy.example"})], Metadata(actor="legacy-import"))
+    contact = (await registry.http.get(f"/v1/contacts/{contact_id}")).json()
+    assert (contact["name"], contact["email"], contact["version"]) == ("Old Plain", "old@legacy.example", 1)
+    updated = await registry.http.patch(f"/v1/contacts/{contact_id}", json={"phone": "+32 2 555 01 01"},
+                                        headers={"If-Match": '"1"'})
+    assert updated.status_code == 200 and updated.json()["phone"] == "+32 2 555 01 01", updated.text
+    with store.db.reading() as conn:
+        stored = log.read_stream(conn, f"person-{contact_id}")
+    assert [e.schema_version for e in stored] == [1, 2] and stored[1].data["changes"]["phone"].startswith("pii:v1:")
+    assert (await registry.http.delete(f"/v1/persons/{contact_id}")).status_code == 204
+    contact = (await registry.http.get(f"/v1/contacts/{contact_id}")).json()
+    assert (contact["name"], contact["email"], contact["phone"], contact["erased"]) == ("erased",) * 3 + (True,)
+    # The v1 event itself cannot be shredded: its plaintext stays in the log (see the README).
+    history = (await registry.http.get(f"/v1/contacts/{contact_id}/history")).json()["data"]
+    assert (history[0]["data"]["name"], history[1]["data"]["changes"]["phone"]) == ("Old Plain", "erased")

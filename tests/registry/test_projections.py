@@ -34,8 +34,12 @@ async def write_a_bit_of_everything(client: httpx.AsyncClient) -> None:
                        json={"roles": ["manufacturer_oem", "service_provider"], "keywords": ["gantry"]})
     await client.post(f"/v1/organisations/{guerbet['id']}/archive", headers={"If-Match": '"1"'})
     anne = await created(client, f"/v1/organisations/{iba['id']}/contacts", {"name": "Anne Dupont"})
-    await created(client, f"/v1/organisations/{uliege['id']}/contacts", {"name": "Luc Martin", "email": "l@uliege.be"})
+    luc = await created(client, f"/v1/organisations/{uliege['id']}/contacts",
+                        {"name": "Luc Martin", "email": "l@uliege.be"})
+    await client.delete(f"/v1/persons/{luc['id']}")  # erased: the rebuild reads "erased" too
     await client.patch(f"/v1/contacts/{anne['id']}", json={"position": "CTO"}, headers={"If-Match": '"1"'})
+    await client.put(f"/v1/persons/{anne['id']}/consents",
+                     json={"newsletter": True, "share_profile_with_partner_clusters": False})
     bart = await created(client, f"/v1/organisations/{iba['id']}/contacts", {"name": "Bart Peeters"})
     await client.delete(f"/v1/contacts/{bart['id']}", headers={"If-Match": '"1"'})
     fee = {"fee_category": "research_institution", "yearly_fee": "800"}
