@@ -149,6 +149,7 @@ def upgrade() -> None:
         sa.Column("local_cluster_id", sa.String(64), nullable=False),
         sa.Column("status", sa.String(30), nullable=False),
         sa.Column("snapshot", sa.JSON, nullable=False),
+        sa.Column("sequence", sa.String(40), nullable=False),
         sa.Column("updated_at", sa.String(32), nullable=False),
     )
     op.create_table(

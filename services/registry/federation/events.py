@@ -108,6 +108,7 @@ class FederatedItemReceived(DomainEvent):
     source: str
     subject: str | None = None
     time: str | None = None
+    sequence: str | None = None  # the sender's order (CloudEvents `sequence` extension)
     data: dict[str, Any] = {}
 
 

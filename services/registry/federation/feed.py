@@ -18,7 +18,8 @@ several items (an agreement that starts sharing profiles yields one per member).
 the key of the last item returned, so a partner resumes exactly after it; items are committed
 together with the builder's checkpoint, in position order, so nothing is skipped or repeated
 however many unshared events lie in between. The CloudEvent `id` is `{position}-{index}`, unique
-within this instance's `source`.
+within this instance's `source`; the `sequence` extension attribute gives the same order as
+comparable text (webhook deliveries may arrive out of order).
 
 What never crosses: contacts and persons (names, e-mails, phones), organisations that are not an
 active member of the owner cluster (or are archived), memberships and fees, opportunities with
@@ -80,6 +81,12 @@ PROFILE_FIELDS = ("organisation_id", "legal_name", "short_name", "kind", "compan
 OPPORTUNITY_FIELDS = ("opportunity_id", "kind", "title", "summary", "description", "keywords", "competencies",
                       "stages", "partner_kinds", "target_countries", "target_regions", "call_id", "deadline",
                       "cluster_id")
+
+
+def sequence(position: int, index: int) -> str:
+    """The CloudEvents `sequence` extension: the feed's order, comparable as text. Webhook deliveries
+    may arrive out of order (retries, concurrent sends); a receiver keeps the newest per subject."""
+    return f"{position:020d}.{index:06d}"
 
 
 def _pick(values: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
@@ -146,7 +153,8 @@ class FeedBuilder:
             index = counters[item.partner] = counters.get(item.partner, -1) + 1
             event = CloudEvent({"id": f"{recorded.position}-{index}", "source": self.source,
                                 "type": TYPE_PREFIX + item.type, "time": time, "subject": item.subject,
-                                "datacontenttype": "application/json"}, item.data)
+                                "datacontenttype": "application/json",
+                                "sequence": sequence(recorded.position, index)}, item.data)
             rows.append({"partner_cluster_id": item.partner, "position": recorded.position, "item_index": index,
                          "owner_cluster_id": item.owner, "type": TYPE_PREFIX + item.type,
                          "subject": item.subject, "body": _JSON.write(event).decode()})

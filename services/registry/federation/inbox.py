@@ -132,22 +132,29 @@ class InboxProjector:
                                              received_at=at))
         kind = event.cloud_event_type.removeprefix(TYPE_PREFIX)
         j = joint_events.c
-        if kind in ("events.EventShared", "events.EventUpdated") and event.data.get("event_id"):
+        order = event.sequence or ""
+        if kind == "federation.AgreementEnded":
+            conn.execute(update(joint_events).where(j.peer_id == event.peer_id, j.sequence < order)
+                         .values(status="withdrawn", sequence=order, updated_at=at))
+            return
+        event_id = event.data.get("event_id")
+        if kind not in ("events.EventShared", "events.EventUpdated", "events.EventWithdrawn") or not event_id:
+            return
+        key = (j.peer_id == event.peer_id, j.remote_event_id == event_id)
+        found = conn.execute(select(j.sequence).where(*key)).first()
+        if found is not None and found.sequence >= order:
+            return  # a newer item about this event came first (deliveries may arrive out of order)
+        if kind == "events.EventWithdrawn":
+            values = {"status": "withdrawn"}
+        else:
+            values = {"status": event.data.get("status", "published"), "snapshot": event.data}
+        values |= {"sequence": order, "updated_at": at}
+        if found is not None:
+            conn.execute(update(joint_events).where(*key).values(values))
+        elif kind != "events.EventWithdrawn":
             local = conn.execute(select(peers.c.local_cluster_id).where(peers.c.id == event.peer_id)).scalar_one()
-            key = (j.peer_id == event.peer_id, j.remote_event_id == event.data["event_id"])
-            values = {"status": event.data.get("status", "published"), "snapshot": event.data, "updated_at": at}
-            if conn.execute(select(j.peer_id).where(*key)).first():
-                conn.execute(update(joint_events).where(*key).values(values))
-            else:
-                conn.execute(insert(joint_events).values(peer_id=event.peer_id, remote_event_id=event.data["event_id"],
-                                                         local_cluster_id=local, **values))
-        elif kind == "events.EventWithdrawn" and event.data.get("event_id"):
-            conn.execute(update(joint_events).where(j.peer_id == event.peer_id,
-                                                    j.remote_event_id == event.data["event_id"])
-                         .values(status="withdrawn", updated_at=at))
-        elif kind == "federation.AgreementEnded":
-            conn.execute(update(joint_events).where(j.peer_id == event.peer_id).values(status="withdrawn",
-                                                                                       updated_at=at))
+            conn.execute(insert(joint_events).values(peer_id=event.peer_id, remote_event_id=event_id,
+                                                     local_cluster_id=local, **values))
 
 
 INBOX_PROJECTOR = InboxProjector()
@@ -244,7 +251,7 @@ async def inbox(request: Request, db: Db, log_: Log, _: Signed) -> Received:
     item = FederatedItemReceived(
         peer_id=peer_id, cloud_event_id=event.get_id()[:100], cloud_event_type=event.get_type()[:150],
         source=source, subject=event.get_subject(), time=time.isoformat() if time else None,
-        data=data if isinstance(data, dict) else {})
+        sequence=_text(event.get_extension("sequence")), data=data if isinstance(data, dict) else {})
 
     def run(conn: Connection) -> Received:
         r = received.c
@@ -256,6 +263,10 @@ async def inbox(request: Request, db: Db, log_: Log, _: Signed) -> Received:
         return Received(status="recorded")
 
     return await db.write(run)
+
+
+def _text(value: Any) -> str | None:
+    return value[:40] if isinstance(value, str) else None
 
 
 def _joint(row: Any, remote: str) -> JointEvent:

@@ -178,6 +178,7 @@ joint_events = Table(
     Column("local_cluster_id", String(64), nullable=False),
     Column("status", String(30), nullable=False),
     Column("snapshot", JSON, nullable=False),
+    Column("sequence", String(40), nullable=False),  # of the item it was last set from: older ones are ignored
     Column("updated_at", String(32), nullable=False),
 )
 
