@@ -136,10 +136,13 @@ def _partner(principal: Principal, given: str | None) -> str:
 
 
 @router.post("/v1/webhooks", status_code=201, responses=problems(401, 403, 422))
-async def register_webhook(body: WebhookCreate, response: Response, db: Db, log_: Log, principal: Partner,
-                           metadata: RequestMetadata) -> WebhookCreated:
+async def register_webhook(body: WebhookCreate, request: Request, response: Response, db: Db, log_: Log,
+                           principal: Partner, metadata: RequestMetadata) -> WebhookCreated:
     """Subscribe the calling partner cluster to its feed by webhook; the secret is returned once."""
     partner = _partner(principal, body.partner_cluster_id)
+    if request.app.state.settings.environment == "production" and body.url.scheme != "https":
+        # Deliveries carry shared data and a signature: not over plain HTTP outside development.
+        raise InvalidInput.field("body.url", "webhook URLs must use https in production")
     webhook_id, secret, now = str(uuid.uuid4()), body.secret or signing.new_secret(), utc_now_text()
 
     def run(conn: Connection) -> None:
