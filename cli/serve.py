@@ -58,9 +58,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def uvicorn_argv(app_factory: str, host: str, port: int) -> list[str]:
+    """How a service runs: one uvicorn worker (uvloop and httptools, from uvicorn[standard]).
+    --no-access-log: the service writes its own access line, with the request's ids (as in deploy/)."""
+    return [sys.executable, "-m", "uvicorn", "--factory", app_factory, "--host", host, "--port", str(port),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+
+
 def start(service: Service, host: str, port: int, env: dict[str, str]) -> Child:
-    argv = [sys.executable, "-m", "uvicorn", "--factory", service.app_factory,
-            "--host", host, "--port", str(port)]
+    argv = uvicorn_argv(service.app_factory, host, port)
     process = subprocess.Popen(argv, env=env, start_new_session=True, preexec_fn=_die_with_parent)
     return Child(service, host, port, process)
 

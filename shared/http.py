@@ -71,8 +71,8 @@ class RequestContextMiddleware:
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response_headers = MutableHeaders(scope=message)
-                response_headers[REQUEST_ID] = request_id
-                response_headers[CORRELATION_ID] = correlation_id
+                response_headers.append(REQUEST_ID, request_id)  # nothing inside sets them: no need to replace
+                response_headers.append(CORRELATION_ID, correlation_id)
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id, correlation_id=correlation_id):
@@ -96,11 +96,17 @@ class BodySizeLimitMiddleware:
             return
         max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
         detail = f"request body larger than {max_bytes} bytes"
-        length = Headers(scope=scope).get("content-length", "")
+        headers = Headers(scope=scope)
+        length = headers.get("content-length", "")
         if length.isdigit() and int(length) > max_bytes:
             body = {"type": "https://clusterhub.eu/problems/payload-too-large", "title": "Payload too large",
                     "status": 413, "detail": detail, "max_bytes": max_bytes}
             await problem_response(413, body)(scope, receive, send)
+            return
+        if "transfer-encoding" not in headers:
+            # No body, or one of a declared length (checked above) that the server reads no further
+            # than: nothing to count while it streams.
+            await self.app(scope, receive, send)
             return
         received = 0
 
@@ -213,12 +219,21 @@ def _nul_paths(value: Any, path: str) -> list[str]:
     return []
 
 
+def _has_body(headers: Headers) -> bool:
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+
+
 async def _reject_nul(request: Request) -> None:
     """PostgreSQL text and jsonb cannot hold U+0000: refuse it at the door with a 422 naming the field,
     rather than let the store fail with a 500 (SQLite would take it, so both stores now agree)."""
-    fields = [f"path.{key}" for key, value in request.path_params.items() if "\x00" in str(value)]
-    fields += [f"query.{key}" for key, value in request.query_params.multi_items() if "\x00" in key + value]
-    if request.headers.get("content-type", "").startswith("application/json"):
+    scope = request.scope
+    # Runs on every request: look at the raw path and query first (a NUL there is "\x00" in the
+    # decoded path, "%00" in the query string), and at a body only when there is one.
+    fields = []
+    if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+        fields += [f"path.{key}" for key, value in request.path_params.items() if "\x00" in str(value)]
+        fields += [f"query.{key}" for key, value in request.query_params.multi_items() if "\x00" in key + value]
+    if _has_body(request.headers) and request.headers.get("content-type", "").startswith("application/json"):
         body = await request.body()  # cached on the request: the route reads the same bytes
         if b"\\u0000" in body or b"\x00" in body:
             try:
