@@ -254,7 +254,11 @@ def service_app(title: str, service: str, settings: CommonSettings, db: Database
         if owns_db:
             db.dispose()
 
-    app = FastAPI(title=title, lifespan=lifespan, dependencies=[Depends(_reject_nul)])
+    # FastAPI's own OpenTelemetry support off: shared/tracing.py instruments the app when an endpoint
+    # is configured (FastAPI's would then add a second server span per request, and probes' spans),
+    # and deciding per request whether it is on looks the global providers up (~5% of a simple GET).
+    app = FastAPI(title=title, lifespan=lifespan, dependencies=[Depends(_reject_nul)],
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.settings, app.state.db, app.state.service = settings, db, service
     install_problem_handlers(app)
     app.state.idempotency = IdempotencyKeys(db, service, ttl_hours=settings.idempotency_ttl_hours)
