@@ -131,7 +131,7 @@ def _healthy(base: str) -> bool:
         return False
 
 
-def _until(check: Callable[[], Any], what: str, *, timeout: float = 20) -> Any:
+def _until(check: Callable[[], Any], what: str, *, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()

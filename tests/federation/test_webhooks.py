@@ -155,16 +155,16 @@ async def test_a_down_target_fails_after_its_attempts_and_does_not_slow_the_api(
     await world.post("/v1/webhooks", {"url": refused_target()}, headers=world.partner())
     await world.post("/v1/webhooks", {"url": silent_target, "secret": "s" * 32}, headers=world.partner())
     await _shared_event(world)
-    worker = WebhookWorker(store.db, WorkerSettings(timeout=1.5, backoff=0.01, backoff_max=0.02, max_attempts=2))
+    worker = WebhookWorker(store.db, WorkerSettings(timeout=3, backoff=0.01, backoff_max=0.02, max_attempts=2))
     try:
         delivering = asyncio.create_task(worker.run_once())
-        await asyncio.sleep(0.2)  # the silent target now holds its deliveries for the whole timeout
-        assert not delivering.done()
-        started = time.perf_counter()
+        await asyncio.sleep(0.3)  # the silent target now holds its deliveries for the whole timeout
         for _ in range(5):
+            started = time.perf_counter()
             response = await world.http.get("/v1/agreements", headers=world.manager())
             assert response.status_code == 200
-        assert time.perf_counter() - started < 1.0  # the API answers while deliveries hang
+            assert time.perf_counter() - started < 1.5  # answered, not held for the target's timeout
+        assert not delivering.done()  # the deliveries were hanging all along
         await delivering
         for _ in range(20):
             if not await worker.run_once():
@@ -179,7 +179,7 @@ async def test_a_down_target_fails_after_its_attempts_and_does_not_slow_the_api(
     assert errors == {"connection", "timeout"}
     assert all(len(d["attempt_log"]) == 2 and d["attempts"] == 2 for d in failed)
     slow = [a["duration_ms"] for d in failed for a in d["attempt_log"] if a["error"] == "timeout"]
-    assert all(1400 <= ms < 5000 for ms in slow)
+    assert all(2900 <= ms < 10_000 for ms in slow)
 
 
 def test_backoff_doubles_with_jitter_and_is_capped(store: Store) -> None:

@@ -314,10 +314,20 @@ class WebhookWorker:
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it (concurrently: one slow target delays a batch by at most a timeout)."""
+        # A read first: an idle worker must not take SQLite's write lock twice a second.
+        if not await self.db.read(self._due):
+            return 0
         batch = await self.db.write(self._claim)
         if batch:
             await asyncio.gather(*(self._deliver(job) for job in batch))
         return len(batch)
+
+    def _due(self, conn: Connection) -> bool:
+        d = deliveries.c
+        now_text = to_timestamp_text(self.clock())
+        return conn.execute(select(d.id).where(d.status == PENDING, d.next_attempt_at <= now_text,
+                                               or_(d.claimed_until.is_(None), d.claimed_until <= now_text))
+                            .limit(1)).first() is not None
 
     def _claim(self, conn: Connection) -> list[dict[str, Any]]:
         now = self.clock()

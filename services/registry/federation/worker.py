@@ -40,10 +40,15 @@ class FederationWorkers:
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
+    def _behind(self, conn: Connection) -> bool:
+        return EventLog(self.db.dialect).head_position(conn) > self.feed.checkpoint(conn)
+
     async def build_feed(self) -> None:
         while not self.stopping.is_set():
             try:
-                await anyio.to_thread.run_sync(self.feed.catch_up)
+                # A read first: an idle builder must not take SQLite's write lock at every poll.
+                if await self.db.read(self._behind):
+                    await anyio.to_thread.run_sync(self.feed.catch_up)
             except Exception:
                 # Another builder won a race on PostgreSQL, or the store is down: the batch rolled back.
                 log.exception("federation.feed_batch_failed")
