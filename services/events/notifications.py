@@ -697,7 +697,9 @@ class OutboxWorker:
 
     # -- transactions ----------------------------------------------------------------------
 
-    def _claim(self, conn: Connection) -> tuple[list[Row[Any]], int]:
+    def _claim(self, conn: Connection) -> tuple[list[SimpleNamespace], int]:
+        """Due rows, claimed under a lease, with their sealed fields opened (erased ones recorded
+        as failed instead); the count includes those and the expired ones."""
         now = self.clock()
         now_text = to_timestamp_text(now)
         expired = self._expire(conn, now)
