@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import gc
 import json
 import re
 import uuid
@@ -244,12 +245,30 @@ async def _reject_nul(request: Request) -> None:
         raise InvalidInput(f"{', '.join(fields)}: {NUL}", [{"field": field, "message": NUL} for field in fields])
 
 
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what the imports and the app built (~150,000 objects) out of the garbage collector's scans.
+
+    A full collection scans every tracked object: ~100 ms here, a stall of every request in flight
+    (the p99 under load). Once frozen, they are never scanned again. Once per process: what a later
+    app (tests build many) leaves behind must stay collectable.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 def service_app(title: str, service: str, settings: CommonSettings, db: Database, *, owns_db: bool,
                 max_body_bytes: int = MIB, body_limits: Mapping[str, int] | None = None) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers and health routes; `db` on app.state."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        _freeze_startup_objects()
         yield
         if owns_db:
             db.dispose()
