@@ -50,36 +50,12 @@ class Database:
     @contextlib.contextmanager
     def writing(self) -> Iterator[Connection]:
         """A write transaction: commits on success, rolls back on any exception."""
-        with self.engine.connect() as conn:
-            with self.write_transaction(conn):
-                yield conn
-
-    @contextlib.contextmanager
-    def write_transaction(self, conn: Connection) -> Iterator[Connection]:
-        """One write transaction on a connection the caller holds (`writing()` checks one out).
-
-        The transaction is begun and ended on the driver connection: SQLAlchemy's own
-        begin/commit bookkeeping costs as much as a SQLite commit's fsync on the append path.
-        Statements run through `conn` still work: SQLAlchemy then begins its own transaction
-        object on top of the driver's (see `_on_begin`), which is committed or rolled back here.
-        """
-        driver = conn.connection.driver_connection
-        if self.dialect == "sqlite":
-            # IMMEDIATE takes the write lock up front (see `_on_begin`).
-            driver.execute("BEGIN IMMEDIATE")
-        # psycopg begins a transaction by itself before the first statement.
-        try:
+        with self.engine.connect() as conn, self.write_transaction(conn):
             yield conn
-        except BaseException:
-            if conn.in_transaction():
-                conn.rollback()
-            else:
-                driver.rollback()
-            raise
-        if conn.in_transaction():
-            conn.commit()
-        else:
-            driver.commit()
+
+    def write_transaction(self, conn: Connection) -> WriteTransaction:
+        """One write transaction on a connection the caller holds (`writing()` checks one out)."""
+        return WriteTransaction(conn, immediate=self.dialect == "sqlite")
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -105,6 +81,41 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class WriteTransaction:
+    """A write transaction begun and ended on the driver connection: SQLAlchemy's own
+    begin/commit bookkeeping costs more CPU than the event log's append itself.
+
+    Statements run through the SQLAlchemy Connection still work: SQLAlchemy then begins its
+    own transaction on top of the driver's (see `_on_begin`), committed or rolled back here.
+    """
+
+    __slots__ = ("conn", "driver", "immediate")
+
+    def __init__(self, conn: Connection, *, immediate: bool) -> None:
+        self.conn = conn
+        self.driver = conn.connection.driver_connection
+        self.immediate = immediate
+
+    def __enter__(self) -> Connection:
+        if self.immediate:
+            # SQLite: IMMEDIATE takes the write lock up front (see `_on_begin`). psycopg begins
+            # a transaction by itself before the first statement.
+            self.driver.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        conn = self.conn
+        if conn.in_transaction():
+            if kind is None:
+                conn.commit()
+            else:
+                conn.rollback()
+        elif kind is None:
+            self.driver.commit()
+        else:
+            self.driver.rollback()
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:

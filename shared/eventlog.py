@@ -20,6 +20,8 @@ from time import perf_counter
 from typing import Any, ClassVar, Protocol
 
 import orjson
+import psycopg
+from psycopg.pq import Escaping, ExecStatus, TransactionStatus
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Table
 
@@ -227,6 +229,7 @@ class _Statements:
     head: str
     insert: str
     placeholder: str
+    guarded_insert: str | None = None  # SQLite only, see _append_sqlite
 
     @classmethod
     def for_dialect(cls, dialect: str) -> "_Statements":
@@ -239,11 +242,42 @@ class _Statements:
             "(SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) AS h ON 1 = 1"
         )
         insert = f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join([p] * 13)})"
-        return cls(head, insert, p)
+        if dialect != "sqlite":
+            return cls(head, insert, p)
+        # The same 13 parameters as `insert`, numbered so that the guard can use them again:
+        # the row goes in only if the head's hash is its prev_hash (?12) and its stream is at the
+        # version before its own (?2, ?4).
+        guarded = (
+            f"INSERT INTO events ({_COLUMNS}) SELECT {', '.join(f'?{i}' for i in range(1, 14))} "
+            "WHERE (SELECT hash FROM events ORDER BY position DESC LIMIT 1) = ?12 "
+            "AND coalesce((SELECT max(version) FROM events WHERE stream_id = ?2), 0) = ?4 - 1"
+        )
+        return cls(head, insert, p, guarded)
 
 
-# PostgreSQL: lock, head, version check and insert in one call (migration 0011).
-_APPEND_CALL = "SELECT * FROM clusterhub_append(%s::text, %s::integer, %s::bigint, %s::text, %s::json)"
+# PostgreSQL: lock, head, version check and insert in one call (migration 0011), of one row
+# as typed parameters or of any number as JSON.
+_APPEND_ONE = ("SELECT * FROM clusterhub_append_one(%s::bigint, %s::text, %s::text, %s::integer, %s::text, "
+               "%s::integer, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text)")
+_IDLE = TransactionStatus.IDLE
+_TUPLES_OK = ExecStatus.TUPLES_OK
+_APPEND_MANY = "SELECT * FROM clusterhub_append(%s::text, %s::integer, %s::bigint, %s::text, %s::json)"
+
+
+def _begin_and_call(pgconn: Any, statement: str, parameters: Sequence[Any]) -> tuple[Any, ...]:
+    """Run an append call as the first statement of the transaction, with the BEGIN that
+    psycopg would otherwise send in a round trip of its own (even in pipeline mode): both go
+    as one simple query, the parameters inlined as escaped literals. psycopg then finds the
+    transaction open, so the connection's later statements and its commit or rollback work
+    as usual. Returns the call's row, parsed as the typed protocol would return it."""
+    quote = Escaping(pgconn).escape_literal
+    literals = tuple(b"NULL" if value is None else b"%d" % value if isinstance(value, int)
+                     else quote(value.encode()) for value in parameters)
+    result = pgconn.exec_(b"BEGIN; " + statement.encode() % literals)
+    if result.status != _TUPLES_OK:
+        raise psycopg.errors.error_from_result(result, encoding="utf-8")
+    version, position, digest, inserted = (result.get_value(0, column) for column in range(4))
+    return int(version), int(position), digest.decode(), inserted == b"t"
 
 
 def _document(rows: list[tuple[Any, ...]]) -> str:
@@ -337,11 +371,40 @@ class EventLog:
         APPENDS.observe(perf_counter() - started, len(recorded))
         return recorded
 
+    def _guess(self, expected_version: int | None) -> tuple[int, str] | None:
+        """The head this log expects to append after: where its last append ended.
+
+        Rows chained onto it go in only if it still is the head and the stream is at the
+        expected version, which saves reading the head first while this log is the only
+        writer (or, across processes, while appends do not interleave). Only the real clock
+        guesses: an injected one is then read once per append, as it always was, rather than
+        again after a miss.
+        """
+        if expected_version is None or self.clock is not utc_now_text:
+            return None
+        return self._last
+
     def _append_sqlite(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
                        payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
-        """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`), and a
-        statement costs no round trip: read the head, chain onto it, insert."""
-        cur.execute(self._sql.head, (stream_id,))
+        """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`). Insert the
+        rows chained onto the guessed head, each guarded by the head and version it assumes;
+        if they did not go in, read the head, chain onto it and insert."""
+        sql = self._sql
+        guess = self._guess(expected_version)
+        if guess is not None:
+            batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, guess[0], guess[1],
+                                expected_version)  # type: ignore[arg-type]
+            rows = batch.rows
+            if len(rows) == 1:
+                cur.execute(sql.guarded_insert, rows[0])
+            else:
+                cur.executemany(sql.guarded_insert, rows)
+            # Each row's guard names the row before it: all go in, or none does.
+            if cur.rowcount == len(rows):
+                return batch
+            if cur.rowcount:
+                raise RuntimeError(f"{cur.rowcount} of {len(rows)} guarded rows inserted")
+        cur.execute(sql.head, (stream_id,))
         current_version, head_position, head_hash = cur.fetchone()
         current_version = current_version or 0
         if expected_version is not None and expected_version != current_version:
@@ -349,41 +412,47 @@ class EventLog:
         batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position or 0,
                             head_hash or GENESIS_HASH, current_version)
         if len(batch.rows) == 1:
-            cur.execute(self._sql.insert, batch.rows[0])
+            cur.execute(sql.insert, batch.rows[0])
         else:
-            cur.executemany(self._sql.insert, batch.rows)
+            cur.executemany(sql.insert, batch.rows)
         return batch
 
     def _append_postgres(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
                          payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
-        """PostgreSQL: one call of `clusterhub_append` (migration 0011), which takes the lock,
-        reads the head and the stream's version, and inserts the rows sent along if they were
-        chained onto that head at that version; else it returns the head, the rows are chained
-        onto it and sent again (the lock is held by then, so the head cannot move).
-
-        The first rows are a guess, chained onto the last event this log appended, at the
-        expected version: one round trip per append while this log is the only writer (or,
-        across processes, while appends do not interleave), two otherwise. The guess reads the
-        clock before the lock, and again if it misses, so only the real clock guesses: an
-        injected one sees one call per append, under the lock, as it always did.
-        """
-        guess = self._last
-        if guess is not None and expected_version is not None and self.clock is utc_now_text:
+        """PostgreSQL: one call of `clusterhub_append_one` or `clusterhub_append` (migration
+        0011), which takes the lock, reads the head and the stream's version, and inserts the
+        rows sent along if they were chained onto that head at that version; else it returns the
+        head, and the rows are chained onto it and inserted (the lock is held by then, so the
+        head cannot move). With a guess (see _guess) that is one round trip per append."""
+        sql = self._sql
+        guess = self._guess(expected_version)
+        if guess is not None:
             batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, guess[0], guess[1],
-                                expected_version)
-            cur.execute(_APPEND_CALL, (stream_id, expected_version, guess[0], guess[1], _document(batch.rows)))
+                                expected_version)  # type: ignore[arg-type]
+            rows = batch.rows
+            if len(rows) == 1:
+                call = (_APPEND_ONE, rows[0])
+            else:
+                call = (_APPEND_MANY, (stream_id, expected_version, guess[0], guess[1], _document(rows)))
         else:
-            cur.execute(_APPEND_CALL, (stream_id, expected_version, None, None, None))
-        current_version, head_position, head_hash, inserted = cur.fetchone()
+            call = (_APPEND_MANY, (stream_id, expected_version, None, None, None))
+        pgconn = cur.connection.pgconn
+        if pgconn.transaction_status == _IDLE:
+            head = _begin_and_call(pgconn, *call)
+        else:
+            cur.execute(*call)
+            head = cur.fetchone()
+        current_version, head_position, head_hash, inserted = head
         if inserted:
             return batch
         if expected_version is not None and expected_version != current_version:
             raise ConcurrencyError(stream_id, expected_version, current_version)
         batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position, head_hash,
                             current_version)
-        cur.execute(_APPEND_CALL, (stream_id, current_version, head_position, head_hash, _document(batch.rows)))
-        if not cur.fetchone()[3]:
-            raise RuntimeError("the event log's head moved while its lock was held")
+        if len(batch.rows) == 1:
+            cur.execute(sql.insert, batch.rows[0])
+        else:
+            cur.executemany(sql.insert, batch.rows)
         return batch
 
     def _chain(self, stream_id: str, stream_type: str, payloads: list[_Payload], meta: dict[str, Any],

@@ -1,13 +1,13 @@
 """PostgreSQL: the event log's append as one server-side call (shared/eventlog.py).
 
 An append must take the log's lock, read the chain head and the stream's version, and insert
-rows chained onto that head. Sent as separate statements that is a round trip each; this
-function does all of it in one. The rows (hashes included) are computed by the caller from the
-head it expects (the last one it appended): the function inserts them only if that is still the
-head and the stream is at the expected version, and otherwise inserts nothing and returns the
-head it found, so that the caller chains the rows onto it and calls again (the lock is then
-already held, so the second call cannot miss). PL/pgSQL takes a fresh snapshot per statement,
-so the reads after the lock see every append committed before it was granted.
+rows chained onto that head. Sent as separate statements that is a round trip each; these
+functions do all of it in one. The rows (hashes included) are computed by the caller from the
+head it expects (where its last append ended): a function inserts them only if that is still
+the head and the stream is at the expected version, and otherwise inserts nothing and returns
+the head it found; the caller then chains the rows onto that head and inserts them (it holds
+the lock by then, so the head cannot move). PL/pgSQL takes a fresh snapshot per statement, so
+the reads after the lock see every append committed before it was granted.
 
 SQLite has nothing to add: `BEGIN IMMEDIATE` already serialises appends and a statement costs
 no round trip.
@@ -25,36 +25,50 @@ depends_on = None
 ADVISORY_LOCK_KEY = 0x636C7573  # shared.eventlog.ADVISORY_LOCK_KEY, frozen here as migrations are
 COLUMNS = ("position, stream_id, stream_type, version, event_type, schema_version, data, metadata, actor, tenant, "
            "recorded_at, prev_hash, hash")
+_TYPES = ("bigint", "text", "text", "integer", "text", "integer", "text", "text", "text", "text", "text", "text",
+          "text")
+_ONE_PARAMETERS = ", ".join(f"p_{name.strip()} {kind}" for name, kind in zip(COLUMNS.split(","), _TYPES))
+_ONE_VALUES = ", ".join(f"p_{name.strip()}" for name in COLUMNS.split(","))
+# What both functions do first: take the lock, then read the stream's version and the head.
+_LOCK_AND_READ = f"""
+    PERFORM pg_advisory_xact_lock({ADVISORY_LOCK_KEY});
+    SELECT coalesce(max(e.version), 0) INTO stream_version FROM events AS e WHERE e.stream_id = p_stream_id;
+    SELECT e.position, e.hash INTO head_position, head_hash FROM events AS e ORDER BY e.position DESC LIMIT 1;
+    head_position := coalesce(head_position, 0);
+    head_hash := coalesce(head_hash, repeat('0', 64));
+"""
+_OUT = "OUT stream_version integer, OUT head_position bigint, OUT head_hash text, OUT inserted boolean"
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    # One event, as typed parameters (a JSON document costs the server more than the insert):
+    # the row goes in if the head is the event before it and its stream is at the version
+    # before its own.
+    op.execute(f"""
+CREATE FUNCTION clusterhub_append_one({_ONE_PARAMETERS}, {_OUT})
+LANGUAGE plpgsql AS $$
+BEGIN{_LOCK_AND_READ}
+    inserted := head_position = p_position - 1 AND head_hash = p_prev_hash AND stream_version = p_version - 1;
+    IF inserted THEN
+        INSERT INTO events ({COLUMNS}) VALUES ({_ONE_VALUES});
+    END IF;
+END $$
+""")
+    # Any number of events, as a JSON array of `events` records, chained onto (p_after,
+    # p_after_hash) at version p_expected (NULL: any); with no rows, only the lock and the reads.
     op.execute(f"""
 CREATE FUNCTION clusterhub_append(p_stream_id text, p_expected integer, p_after bigint, p_after_hash text,
-                                  p_rows json)
-RETURNS TABLE (stream_version integer, head_position bigint, head_hash text, inserted boolean)
+                                  p_rows json, {_OUT})
 LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-DECLARE
-    v integer;
-    pos bigint;
-    h text;
-BEGIN
-    PERFORM pg_advisory_xact_lock({ADVISORY_LOCK_KEY});
-    SELECT max(e.version) INTO v FROM events AS e WHERE e.stream_id = p_stream_id;
-    SELECT e.position, e.hash INTO pos, h FROM events AS e ORDER BY e.position DESC LIMIT 1;
-    v := coalesce(v, 0);
-    pos := coalesce(pos, 0);
-    h := coalesce(h, repeat('0', 64));
-    IF p_rows IS NULL OR pos <> p_after OR h <> p_after_hash
-            OR (p_expected IS NOT NULL AND v <> p_expected) THEN
-        RETURN QUERY SELECT v, pos, h, false;
-        RETURN;
+BEGIN{_LOCK_AND_READ}
+    inserted := p_rows IS NOT NULL AND head_position = p_after AND head_hash = p_after_hash
+                AND (p_expected IS NULL OR stream_version = p_expected);
+    IF inserted THEN
+        INSERT INTO events ({COLUMNS})
+        SELECT {COLUMNS} FROM json_populate_recordset(NULL::events, p_rows);
     END IF;
-    INSERT INTO events ({COLUMNS})
-    SELECT {COLUMNS} FROM json_populate_recordset(NULL::events, p_rows);
-    RETURN QUERY SELECT v, pos, h, true;
 END $$
 """)
 
@@ -62,3 +76,4 @@ END $$
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION clusterhub_append(text, integer, bigint, text, json)")
+        op.execute(f"DROP FUNCTION clusterhub_append_one({', '.join(_TYPES)})")
