@@ -16,7 +16,8 @@ from services.matchmaking.recommender import (
     TieKind,
 )
 from services.matchmaking.recommender.index import VectorStore
-from services.matchmaking.recommender.text import fold_fast
+from services.matchmaking.recommender.scoring import TEXT_SLOPE_FEATURES
+from services.matchmaking.recommender.text import TfidfTextModel, fold_fast
 from shared.errors import InvalidInput
 from shared.text import fold
 
@@ -198,6 +199,54 @@ class TestQueries:
     def test_empty_query_ranks_by_activity(self) -> None:
         ranked = Recommender(imaging_index()).rank(Query(limit=3))
         assert ranked[0] in {"kul", "charite"}
+
+
+class TestTextModel:
+    def test_word_pairs_used_by_two_profiles_are_terms_every_single_word_stays(self) -> None:
+        model = TfidfTextModel(ngram_range=(1, 2))
+        model.fit_transform(["Gene therapy for retinal disease", "gene THERAPY vectors", "proton beam cyclotron"])
+        terms = set(model.terms())  # type: ignore[arg-type]
+        assert "gene therapy" in terms  # two profiles use it
+        assert "proton beam" not in terms and "retinal disease" not in terms  # one profile only
+        assert {"proton", "beam", "cyclotron", "retinal"} <= terms  # a single word always counts
+        vector = model.transform(["thérapie génique: gene therapy"]).toarray()[0]
+        assert np.isclose(np.linalg.norm(vector), 1.0)
+
+    def test_single_words_by_default(self) -> None:
+        model = TfidfTextModel()
+        model.fit_transform(["gene therapy", "gene therapy"])
+        assert set(model.terms()) == {"gene", "therapy", "placeholder"}  # type: ignore[arg-type]
+
+    def test_the_index_matches_word_pairs(self) -> None:
+        index = imaging_index()
+        # the same four words; only the second says "gene therapy" (a pair the clinic uses too)
+        index.upsert(org("geno", kind="company", description="gene panels and cell therapy"))
+        index.upsert(org("vecto", kind="company", description="gene therapy and cell panels"))
+        index.upsert(org("clinic", kind="hospital", description="gene therapy trials"))
+        ranked = Recommender(index).rank(Query(text="gene therapy", limit=4))
+        assert ranked.index("vecto") < ranked.index("geno")  # single words alone: a tie, row order
+
+
+class TestKindTextSlopes:
+    def test_each_kind_has_its_own_slope_on_similar_past_projects(self) -> None:
+        recommender = Recommender(imaging_index())
+        features = recommender.features(Query(text="dementia imaging tracers", lead_id="erasme"))
+        kinds = recommender.index.kind_codes
+        for name in TEXT_SLOPE_FEATURES:
+            kind = name.split(":")[1]
+            rows = [recommender.index.row_of(o) for o in ("kul", "charite", "inserm", "iba")]
+            for row in rows:
+                own = recommender.index.organisation_at(row).kind == kind
+                expected = features["text_projects"][row] if own else 0.0
+                assert features[name][row] == pytest.approx(expected), (name, row)
+        assert features["text_projects:research_institute"][recommender.index.row_of("inserm")] > 0
+        assert len(kinds) == recommender.index.n_rows
+
+    def test_a_slope_is_worded_as_the_text_match(self) -> None:
+        weights = {"text_projects:research_institute": 5.0}
+        found = by_id(Recommender(imaging_index(), weights).recommend(Query(text="dementia tracers", limit=3)))
+        assert found["inserm"].reasons[:2] == ("matches the query on tracers, dementia",
+                                               "took part in similar projects: TRACE")
 
 
 class DenseHashingModel:

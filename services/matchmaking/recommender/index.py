@@ -257,7 +257,7 @@ class OrganisationIndex:
         refit_fraction: float = 0.2,
         small_index: int = 5_000,
     ) -> None:
-        self.text_model: TextModel = text_model or TfidfTextModel()
+        self.text_model: TextModel = text_model or TfidfTextModel(ngram_range=(1, 2))
         self.reference_year = reference_year  # None: the year after the latest project
         self.half_life_years = half_life_years
         self.undated_age = undated_age  # how old an undated project counts as

@@ -9,6 +9,10 @@ Features (all 0 when their input is missing: no text, no lead, no projects):
 
 - text_query: cosine of the query text and the organisation's profile (own text + its projects').
 - text_projects: log(1 + sum of cosines of the query with each past project the org was in).
+- text_projects:<kind>: the same, for organisations of that kind only (company, hospital, research
+  institute, university): a slope per kind on top of the shared one. A company or an institute
+  joins a consortium for its topic, so its past projects' fit with the query says more than a
+  university's, whose many projects span every topic (learned weights: university ~0, others > 0).
 - text_lead: cosine of the lead's profile and the organisation's.
 - shared_competencies: competencies in common with the query's (else the lead's).
 - worked_with_lead: log(1 + projects shared with the lead); partner_of_lead: 1 if any.
@@ -47,9 +51,13 @@ from .index import COMPETENCY_BITS, KINDS, STAGE_BITS, UNKNOWN_KIND, Organisatio
 from .model import Query, Recommendation, TieKind
 
 KIND_FEATURES = tuple(f"kind:{k}" for k in KINDS) + ("kind:unknown",)
+# Kinds frequent enough in past consortia to learn their own text slope; the others share one.
+TEXT_SLOPE_KINDS = ("company", "hospital", "research_institute", "university")
+TEXT_SLOPE_FEATURES = tuple(f"text_projects:{k}" for k in TEXT_SLOPE_KINDS)
 FEATURES: tuple[str, ...] = (
     "text_query",
     "text_projects",
+    *TEXT_SLOPE_FEATURES,
     "text_lead",
     "shared_competencies",
     "worked_with_lead",
@@ -72,39 +80,44 @@ FEATURES: tuple[str, ...] = (
     *KIND_FEATURES,
 )
 
-# Learned by `services.matchmaking.evaluation.learn_weights(history, 2019)` on the whole CORDIS
-# development set (conditional logit; history before 2017 predicting 2017-2018 consortia, and
-# before 2018 predicting 2018), rounded. The evaluation does not use these: it relearns on its own
+# Learned by `services.matchmaking.evaluation.learn_weights(history, 2019, internal_years=2)` on the
+# whole CORDIS development set (conditional logit; history before 2017 predicting 2017-2018
+# consortia, and before 2018 predicting 2018), rounded; refitted when the word-pair text terms and
+# the per-kind text slopes came in. The evaluation does not use these: it relearns on its own
 # history, never on its query years. Patient organisations are too rare in CORDIS to learn from
 # (their learned prior was negative on a handful of cases): they get the association prior.
 # CORDIS has no competencies, ties, clusters, stages or required kinds: those weights are set by
 # hand, in the units of the learned ones (a registry connection counts about as much as having
 # been a partner with the lead plus a recent project; a required kind about as much as a kind prior).
 LEARNED_WEIGHTS: dict[str, float] = {
-    "text_query": 12.16,
-    "text_projects": -0.33,
-    "text_lead": 1.68,
-    "worked_with_lead": -0.32,
-    "similar_with_lead": 0.29,
-    "partner_of_lead": 0.31,
+    "text_query": 13.88,
+    "text_projects": -0.08,
+    "text_projects:company": 0.5,
+    "text_projects:hospital": -2.17,
+    "text_projects:research_institute": -0.23,
+    "text_projects:university": -1.54,
+    "text_lead": 1.74,
+    "worked_with_lead": -0.45,
+    "similar_with_lead": 0.38,
+    "partner_of_lead": 0.45,
     "recent_with_lead": -0.1,
-    "led_with_lead": 0.46,
-    "common_partners": 0.4,
-    "network_walk": 0.48,
-    "projects": 0.98,
-    "recent_projects": -0.34,
-    "same_country": 0.16,
-    "kind_affinity": 0.33,
-    "kind_text_affinity": 2.21,
-    "country_affinity": 0.3,
-    "kind:company": 0.61,
-    "kind:research_institute": 1.25,
-    "kind:university": 1.42,
-    "kind:hospital": 1.43,
-    "kind:regional_authority": 1.46,
-    "kind:association": 1.3,
-    "kind:patient_organisation": 1.3,
-    "kind:unknown": -4.36,
+    "led_with_lead": 0.63,
+    "common_partners": 0.45,
+    "network_walk": 0.34,
+    "projects": 0.91,
+    "recent_projects": -0.17,
+    "same_country": 0.17,
+    "kind_affinity": 0.36,
+    "kind_text_affinity": 1.43,
+    "country_affinity": 0.32,
+    "kind:company": 0.42,
+    "kind:research_institute": 1.2,
+    "kind:university": 1.55,
+    "kind:hospital": 1.66,
+    "kind:regional_authority": 1.35,
+    "kind:association": 1.22,
+    "kind:patient_organisation": 1.22,
+    "kind:unknown": -4.22,
 }
 HAND_WEIGHTS: dict[str, float] = {
     "shared_competencies": 0.8,
@@ -115,7 +128,7 @@ HAND_WEIGHTS: dict[str, float] = {
 }
 DEFAULT_WEIGHTS: dict[str, float] = {name: 0.0 for name in FEATURES} | LEARNED_WEIGHTS | HAND_WEIGHTS
 
-MAX_REASONS = 5
+MAX_REASONS = 5  # feature groups worded per result (the country diversity note comes on top)
 _REASON_FLOOR = 0.05  # contributions smaller than this are not worth a sentence
 
 
@@ -210,6 +223,8 @@ class Recommender:
         context.project_scores = project_scores
         per_org = graph.memberships @ project_scores
         out["text_projects"] = np.log1p(_pad(per_org, n))
+        for kind, name in zip(TEXT_SLOPE_KINDS, TEXT_SLOPE_FEATURES):
+            out[name] = np.where(index.kind_codes == KINDS.index(kind), out["text_projects"], np.float32(0))
         if per_org.sum() > 0:
             kinds = index.kind_codes[: graph.n]
             by_kind = np.bincount(kinds, weights=per_org, minlength=UNKNOWN_KIND + 1) + 1.0
@@ -371,19 +386,18 @@ class Recommender:
             group = _REASON_GROUP.get(name, name)
             totals[group] = totals.get(group, 0.0) + contribution
         said: list[str] = []
+        reasons = 0  # a text match is one reason told in two sentences: the words, then the projects
         for group, total in sorted(totals.items(), key=lambda item: -item[1]):
-            if total <= _REASON_FLOOR:
+            if total <= _REASON_FLOOR or reasons >= MAX_REASONS:
                 break
-            if group == "text_query":  # the projects behind a text match are worth naming too
-                said += [s for s in (self._sentence("text_query", context, row),
-                                     self._sentence("text_projects", context, row)) if s]
+            if group == "text_query":
+                sentences = [s for s in (self._sentence("text_query", context, row),
+                                         self._sentence("text_projects", context, row)) if s]
             else:
-                sentence = self._sentence(group, context, row)
-                if sentence:
-                    said.append(sentence)
-            if len(said) >= MAX_REASONS:
-                break
-        return said[:MAX_REASONS]
+                sentences = [s for s in (self._sentence(group, context, row),) if s]
+            said += sentences
+            reasons += bool(sentences)
+        return said
 
     def _sentence(self, group: str, context: _Context, row: int) -> str | None:
         index, lead, query = self.index, context.lead, context.query
@@ -508,6 +522,7 @@ _TIE_WORDS = {
 }
 _REASON_GROUP = {
     "text_projects": "text_query",
+    **{name: "text_query" for name in TEXT_SLOPE_FEATURES},
     "worked_with_lead": "lead_network",
     "recent_with_lead": "lead_network",
     "partner_of_lead": "lead_network",
