@@ -102,9 +102,9 @@ class TfidfTextModel:
         # An empty vocabulary is an error in scikit-learn, not an empty model: seed it with a word.
         counter = CountVectorizer(**self._options)
         counts = counter.fit_transform([*texts, "placeholder"]).tocsr()
-        names = counter.get_feature_names_out().astype(str)
+        names = counter.get_feature_names_out()  # object array: a fixed-width copy of a million pairs is 200 MB
         df = np.bincount(counts.indices, minlength=len(names))
-        pair = np.char.find(names, " ") >= 0
+        pair = np.fromiter((" " in name for name in names), dtype=bool, count=len(names))
         words = _most_used(np.flatnonzero(~pair & ((df >= self._min_df) | (names == "placeholder"))), df,
                            self._max_features)
         pairs = _most_used(np.flatnonzero(pair & (df >= self._min_phrase_df)), df, self._max_phrases)
