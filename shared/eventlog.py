@@ -345,12 +345,13 @@ class EventLog:
             fields = _field(event_type.encode()) + _field(str(schema_version).encode()) + _field(data_json)
             payloads.append((event_type, schema_version, data, data_json.decode(), fields))
         # Straight to the driver: SQLAlchemy's statement machinery costs more than the statements.
-        cur = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
         try:
             if self.dialect == "sqlite":
-                batch = self._append_sqlite(cur, stream_id, stream_type, expected_version, payloads, meta, meta_text)
+                batch = self._append_sqlite(driver, stream_id, stream_type, expected_version, payloads, meta,
+                                            meta_text)
             else:
-                batch = self._append_postgres(cur, stream_id, stream_type, expected_version, payloads, meta,
+                batch = self._append_postgres(driver, stream_id, stream_type, expected_version, payloads, meta,
                                               meta_text)
         except DomainError:
             raise
@@ -359,8 +360,6 @@ class EventLog:
                 # Only reachable when another writer bypassed the lock; report it as a conflict.
                 raise ConcurrencyError(stream_id, expected_version, self.stream_version(conn, stream_id)) from exc
             raise
-        finally:
-            cur.close()
         recorded = batch.recorded
         self._last = (recorded[-1].position, recorded[-1].hash)
         if self.projectors:
@@ -384,7 +383,7 @@ class EventLog:
             return None
         return self._last
 
-    def _append_sqlite(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
+    def _append_sqlite(self, driver: Any, stream_id: str, stream_type: str, expected_version: int | None,
                        payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
         """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`). Insert the
         rows chained onto the guessed head, each guarded by the head and version it assumes;
@@ -396,28 +395,27 @@ class EventLog:
                                 expected_version)  # type: ignore[arg-type]
             rows = batch.rows
             if len(rows) == 1:
-                cur.execute(sql.guarded_insert, rows[0])
+                inserted = driver.execute(sql.guarded_insert, rows[0]).rowcount
             else:
-                cur.executemany(sql.guarded_insert, rows)
+                inserted = driver.executemany(sql.guarded_insert, rows).rowcount
             # Each row's guard names the row before it: all go in, or none does.
-            if cur.rowcount == len(rows):
+            if inserted == len(rows):
                 return batch
-            if cur.rowcount:
-                raise RuntimeError(f"{cur.rowcount} of {len(rows)} guarded rows inserted")
-        cur.execute(sql.head, (stream_id,))
-        current_version, head_position, head_hash = cur.fetchone()
+            if inserted:
+                raise RuntimeError(f"{inserted} of {len(rows)} guarded rows inserted")
+        current_version, head_position, head_hash = driver.execute(sql.head, (stream_id,)).fetchone()
         current_version = current_version or 0
         if expected_version is not None and expected_version != current_version:
             raise ConcurrencyError(stream_id, expected_version, current_version)
         batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position or 0,
                             head_hash or GENESIS_HASH, current_version)
         if len(batch.rows) == 1:
-            cur.execute(sql.insert, batch.rows[0])
+            driver.execute(sql.insert, batch.rows[0])
         else:
-            cur.executemany(sql.insert, batch.rows)
+            driver.executemany(sql.insert, batch.rows)
         return batch
 
-    def _append_postgres(self, cur: Any, stream_id: str, stream_type: str, expected_version: int | None,
+    def _append_postgres(self, driver: Any, stream_id: str, stream_type: str, expected_version: int | None,
                          payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
         """PostgreSQL: one call of `clusterhub_append_one` or `clusterhub_append` (migration
         0011), which takes the lock, reads the head and the stream's version, and inserts the
@@ -436,12 +434,12 @@ class EventLog:
                 call = (_APPEND_MANY, (stream_id, expected_version, guess[0], guess[1], _document(rows)))
         else:
             call = (_APPEND_MANY, (stream_id, expected_version, None, None, None))
-        pgconn = cur.connection.pgconn
+        pgconn = driver.pgconn
         if pgconn.transaction_status == _IDLE:
             head = _begin_and_call(pgconn, *call)
         else:
-            cur.execute(*call)
-            head = cur.fetchone()
+            with driver.cursor() as cur:
+                head = cur.execute(*call).fetchone()
         current_version, head_position, head_hash, inserted = head
         if inserted:
             return batch
@@ -449,10 +447,11 @@ class EventLog:
             raise ConcurrencyError(stream_id, expected_version, current_version)
         batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position, head_hash,
                             current_version)
-        if len(batch.rows) == 1:
-            cur.execute(sql.insert, batch.rows[0])
-        else:
-            cur.executemany(sql.insert, batch.rows)
+        with driver.cursor() as cur:
+            if len(batch.rows) == 1:
+                cur.execute(sql.insert, batch.rows[0])
+            else:
+                cur.executemany(sql.insert, batch.rows)
         return batch
 
     def _chain(self, stream_id: str, stream_type: str, payloads: list[_Payload], meta: dict[str, Any],

@@ -29,14 +29,17 @@ _TYPES = ("bigint", "text", "text", "integer", "text", "integer", "text", "text"
           "text")
 _ONE_PARAMETERS = ", ".join(f"p_{name.strip()} {kind}" for name, kind in zip(COLUMNS.split(","), _TYPES))
 _ONE_VALUES = ", ".join(f"p_{name.strip()}" for name in COLUMNS.split(","))
-# What both functions do first: take the lock, then read the stream's version and the head.
-_LOCK_AND_READ = f"""
-    PERFORM pg_advisory_xact_lock({ADVISORY_LOCK_KEY});
-    SELECT coalesce(max(e.version), 0) INTO stream_version FROM events AS e WHERE e.stream_id = p_stream_id;
-    SELECT e.position, e.hash INTO head_position, head_hash FROM events AS e ORDER BY e.position DESC LIMIT 1;
-    head_position := coalesce(head_position, 0);
-    head_hash := coalesce(head_hash, repeat('0', 64));
-"""
+_LOCK = f"PERFORM pg_advisory_xact_lock({ADVISORY_LOCK_KEY});"
+# Whether the head is (position, hash); on an empty log, whether they are (0, the genesis hash).
+_HEAD_IS = ("coalesce((SELECT e.position = {0} AND e.hash = {1} FROM events AS e ORDER BY e.position DESC LIMIT 1), "
+            "{0} = 0 AND {1} = repeat('0', 64))")
+_VERSION = "coalesce((SELECT max(e.version) FROM events AS e WHERE e.stream_id = p_stream_id), 0)"
+# On a miss: the stream's version and the head, for the caller to chain onto.
+_READ = f"""
+        stream_version := {_VERSION};
+        SELECT e.position, e.hash INTO head_position, head_hash FROM events AS e ORDER BY e.position DESC LIMIT 1;
+        head_position := coalesce(head_position, 0);
+        head_hash := coalesce(head_hash, repeat('0', 64));"""
 _OUT = "OUT stream_version integer, OUT head_position bigint, OUT head_hash text, OUT inserted boolean"
 
 
@@ -45,14 +48,20 @@ def upgrade() -> None:
         return
     # One event, as typed parameters (a JSON document costs the server more than the insert):
     # the row goes in if the head is the event before it and its stream is at the version
-    # before its own.
+    # before its own. A hit is two statements: the lock and the guarded insert.
     op.execute(f"""
 CREATE FUNCTION clusterhub_append_one({_ONE_PARAMETERS}, {_OUT})
 LANGUAGE plpgsql AS $$
-BEGIN{_LOCK_AND_READ}
-    inserted := head_position = p_position - 1 AND head_hash = p_prev_hash AND stream_version = p_version - 1;
+BEGIN
+    {_LOCK}
+    INSERT INTO events ({COLUMNS}) SELECT {_ONE_VALUES}
+    WHERE {_HEAD_IS.format("p_position - 1", "p_prev_hash")} AND {_VERSION} = p_version - 1;
+    inserted := FOUND;
     IF inserted THEN
-        INSERT INTO events ({COLUMNS}) VALUES ({_ONE_VALUES});
+        stream_version := p_version - 1;
+        head_position := p_position - 1;
+        head_hash := p_prev_hash;
+    ELSE{_READ}
     END IF;
 END $$
 """)
@@ -62,12 +71,20 @@ END $$
 CREATE FUNCTION clusterhub_append(p_stream_id text, p_expected integer, p_after bigint, p_after_hash text,
                                   p_rows json, {_OUT})
 LANGUAGE plpgsql AS $$
-BEGIN{_LOCK_AND_READ}
-    inserted := p_rows IS NOT NULL AND head_position = p_after AND head_hash = p_after_hash
-                AND (p_expected IS NULL OR stream_version = p_expected);
-    IF inserted THEN
+BEGIN
+    {_LOCK}
+    inserted := false;
+    IF p_rows IS NOT NULL THEN
         INSERT INTO events ({COLUMNS})
-        SELECT {COLUMNS} FROM json_populate_recordset(NULL::events, p_rows);
+        SELECT {COLUMNS} FROM json_populate_recordset(NULL::events, p_rows)
+        WHERE {_HEAD_IS.format("p_after", "p_after_hash")} AND (p_expected IS NULL OR {_VERSION} = p_expected);
+        inserted := FOUND;
+    END IF;
+    IF inserted THEN
+        stream_version := p_expected;
+        head_position := p_after;
+        head_hash := p_after_hash;
+    ELSE{_READ}
     END IF;
 END $$
 """)

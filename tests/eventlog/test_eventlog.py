@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
+import psycopg
 import pytest
 import sqlalchemy
 from sqlalchemy import Column, Connection, Integer, String, Table, delete, insert, select
@@ -85,6 +86,39 @@ class TestAppend:
                 raise RuntimeError("crash after the append, before commit")
         assert [e.stream_id for e in all_events(store)] == ["parcel-a"]
         append(store, "parcel-b", NO_STREAM, 1)  # and the next append chains on cleanly
+        assert verify_chain_now(store).ok
+
+
+    def test_a_log_chains_onto_its_last_append_and_onto_others_appends(self, store):
+        # A log guesses that the head is where its own last append ended: hits, misses after
+        # another log appended, and conflicts all go through the guessed path here.
+        first, second = EventLog(store.db.dialect), EventLog(store.db.dialect)
+        append(store, "parcel-a", NO_STREAM, 1, log=first)
+        append(store, "parcel-a", 1, 2, log=first)
+        append(store, "parcel-b", NO_STREAM, 3, 4, log=second)
+        append(store, "parcel-a", 2, 5, log=first)
+        with pytest.raises(ConcurrencyError) as caught:
+            append(store, "parcel-a", 2, 6, log=first)
+        assert caught.value.current_version == 3
+        with pytest.raises(ConcurrencyError):
+            append(store, "parcel-b", NO_STREAM, 7, log=second)
+        append(store, "parcel-b", 2, 8, 9, log=second)
+        events = all_events(store)
+        assert [(e.stream_id, e.version, e.event.grams) for e in events] == [
+            ("parcel-a", 1, 1), ("parcel-a", 2, 2), ("parcel-b", 1, 3), ("parcel-b", 2, 4), ("parcel-a", 3, 5),
+            ("parcel-b", 3, 8), ("parcel-b", 4, 9)]
+        assert verify_chain_now(store).ok
+
+    def test_an_append_the_database_rejects_rolls_back_and_the_log_goes_on(self, postgres_store):
+        # PostgreSQL sends the first append of a transaction together with its BEGIN; a failure
+        # there must leave the connection as any failed statement does.
+        store = postgres_store
+        log = EventLog(store.db.dialect)
+        append(store, "parcel-a", NO_STREAM, 1, log=log)
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):
+            append(store, "parcel-" + "b" * 300, NO_STREAM, 2, log=log)  # longer than the stream_id column
+        append(store, "parcel-b", NO_STREAM, 3, log=log)
+        assert [(e.stream_id, e.position) for e in all_events(store)] == [("parcel-a", 1), ("parcel-b", 2)]
         assert verify_chain_now(store).ok
 
 
