@@ -113,7 +113,10 @@ class WriteTransaction:
             else:
                 conn.rollback()
         elif kind is None:
-            self.driver.commit()
+            if self.immediate:
+                self.driver.execute("COMMIT")  # sqlite3's commit() prepares its COMMIT every time
+            else:
+                self.driver.commit()
         else:
             self.driver.rollback()
 

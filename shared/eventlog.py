@@ -290,6 +290,9 @@ def _field(raw: bytes) -> bytes:
     return b"%d:%b" % (len(raw), raw)
 
 
+# Per event class, its type and schema version framed as chain_hash frames them.
+_TYPE_FIELDS: dict[type[DomainEvent], bytes] = {}
+
 # An event ready to chain: type, schema version, data, its canonical JSON, and its own
 # chain_hash fields (type, schema version, data) already framed.
 _Payload = tuple[str, int, dict[str, Any], str, bytes]
@@ -342,8 +345,12 @@ class EventLog:
             data_json = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
             event_type, schema_version = event.event_type, event.schema_version
             # The event's own chain_hash fields, framed once even if it is chained twice.
-            fields = _field(event_type.encode()) + _field(str(schema_version).encode()) + _field(data_json)
-            payloads.append((event_type, schema_version, data, data_json.decode(), fields))
+            type_fields = _TYPE_FIELDS.get(type(event))
+            if type_fields is None:
+                type_fields = _TYPE_FIELDS[type(event)] = _field(event_type.encode()) + _field(
+                    str(schema_version).encode())
+            payloads.append((event_type, schema_version, data, data_json.decode(),
+                             b"%b%d:%b" % (type_fields, len(data_json), data_json)))
         # Straight to the driver: SQLAlchemy's statement machinery costs more than the statements.
         driver = conn.connection.driver_connection
         try:
