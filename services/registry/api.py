@@ -133,7 +133,7 @@ async def _history(db: Database, log: EventLog, kind: str, label: str, entity_id
 
     events = await db.read(read)
     _found(events or None, label, entity_id)
-    return {"data": [event.public() for event in events]}
+    return {"data": events}
 
 
 def _checked(checker: Checker, principal: Principal, label: str, entity_id: str,
