@@ -109,7 +109,13 @@ class WriteTransaction:
         conn = self.conn
         if conn.in_transaction():
             if kind is None:
-                conn.commit()
+                try:
+                    conn.commit()
+                except BaseException:
+                    # A commit hook refused (shared/idempotency.py): nothing of this transaction lands,
+                    # and the pooled connection does not go back mid-transaction.
+                    conn.rollback()
+                    raise
             else:
                 conn.rollback()
         elif kind is None:
