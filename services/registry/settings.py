@@ -30,3 +30,13 @@ class RegistrySettings(CommonSettings):
                                    description="Seconds before the first retry; doubles with each failure")
     webhook_backoff_max: float = Field(default=3600.0, gt=0, validation_alias="CLUSTERHUB_WEBHOOK_BACKOFF_MAX")
     webhook_poll: float = Field(default=0.5, gt=0, le=60, validation_alias="CLUSTERHUB_WEBHOOK_POLL")
+    webhook_private_targets: bool | None = Field(
+        default=None, validation_alias="CLUSTERHUB_WEBHOOK_PRIVATE_TARGETS",
+        description="Allow webhook URLs on loopback, private or link-local addresses; default: not in production")
+
+    @property
+    def private_webhook_targets_allowed(self) -> bool:
+        # A partner's URL pointing inside our network would make the deliveries a probe of it (SSRF).
+        if self.webhook_private_targets is not None:
+            return self.webhook_private_targets
+        return self.environment != "production"

@@ -19,10 +19,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.registry.federation import signing
-from services.registry.federation.webhooks import WebhookWorker, WorkerSettings
+from services.registry.app import create_app
+from services.registry.federation.webhooks import WebhookWorker, WorkerSettings, not_public
+from services.registry.settings import RegistrySettings
 from tests.conftest import Store
 from tests.events.conftest import ThreadServer, free_socket
-from tests.federation.test_feed import World
+from tests.federation.test_feed import SOURCE, World
 from tests.federation.test_feed import world as world  # noqa: F401 - the fixture, shared
 
 
@@ -189,3 +191,43 @@ def test_backoff_doubles_with_jitter_and_is_capped(store: Store) -> None:
     assert [high.backoff(n) for n in (1, 2, 3, 4, 5, 6)] == [5, 10, 20, 40, 60, 60]
 
 
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8001/hook", "https://10.0.0.7/hook", "https://192.168.1.1/",
+                                 "http://169.254.169.254/latest/meta-data/", "https://[::1]/hook",
+                                 "https://[fd00::1]/hook", "https://100.64.0.1/", "https://localhost/hook",
+                                 "https://no-such-host.invalid/hook"])
+def test_internal_and_unresolvable_targets_are_named(url: str) -> None:
+    assert not_public(url) is not None
+
+
+def test_a_public_address_is_a_target() -> None:
+    assert not_public("https://8.8.8.8/hook") is None
+
+
+async def test_private_targets_refused_at_registration_and_before_each_delivery(
+        world: World, store: Store, receiver: Receiver) -> None:
+    """An instance that refuses private targets (the production default) names body.url when a
+    partner registers one, and never POSTs to one already registered (its name may have been
+    re-pointed since): that delivery fails at once, without retries."""
+    hook = await world.post("/v1/webhooks", {"url": receiver.url}, headers=world.partner())  # allowed here
+    strict = create_app(RegistrySettings(rate_limit_per_minute=0, federation_source=SOURCE,
+                                         webhook_private_targets=False), db=store.db)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=strict), base_url="http://registry.test") as http:
+        for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data/"):
+            response = await http.post("/v1/webhooks", json={"url": url}, headers=world.partner())
+            assert response.status_code == 422, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert [e["field"] for e in response.json()["errors"]] == ["body.url"]
+            assert "not a public address" in response.json()["errors"][0]["message"]
+
+    await _shared_event(world)
+    worker = WebhookWorker(store.db, WorkerSettings(timeout=2, backoff=0.01, max_attempts=5, private_targets=False))
+    try:
+        await worker.run_once()
+    finally:
+        await worker.aclose()
+    assert receiver.received == []
+    failed = await _deliveries(world, world.manager(), status="failed")
+    assert failed and all(d["webhook_id"] == hook["id"] for d in failed)
+    assert all([a["error"] for a in d["attempt_log"]] == ["forbidden_target"] for d in failed)

@@ -18,6 +18,7 @@ log and replays a delivery (it is queued again, its attempt count starting over)
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import random
 import socket
@@ -27,7 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
+import anyio
+import anyio.to_thread
 import httpx
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -140,9 +144,14 @@ async def register_webhook(body: WebhookCreate, request: Request, response: Resp
                            principal: Partner, metadata: RequestMetadata) -> WebhookCreated:
     """Subscribe the calling partner cluster to its feed by webhook; the secret is returned once."""
     partner = _partner(principal, body.partner_cluster_id)
-    if request.app.state.settings.environment == "production" and body.url.scheme != "https":
+    settings = request.app.state.settings
+    if settings.environment == "production" and body.url.scheme != "https":
         # Deliveries carry shared data and a signature: not over plain HTTP outside development.
         raise InvalidInput.field("body.url", "webhook URLs must use https in production")
+    if not settings.private_webhook_targets_allowed:
+        refusal = await anyio.to_thread.run_sync(not_public, str(body.url))
+        if refusal:
+            raise InvalidInput.field("body.url", refusal)
     webhook_id, secret, now = str(uuid.uuid4()), body.secret or signing.new_secret(), utc_now_text()
 
     def run(conn: Connection) -> None:
@@ -267,9 +276,33 @@ class WorkerSettings:
     batch_size: int = 20
     lease_seconds: float = 60.0
     poll_seconds: float = 0.5
+    private_targets: bool = True  # False: refuse URLs that resolve to non-public addresses (`not_public`)
+
+
+def not_public(url: str) -> str | None:
+    """Why `url` may not receive deliveries when private targets are refused, or None.
+
+    Every address the host resolves to must be a global one: not loopback, private (RFC 1918,
+    fc00::/7), link-local (169.254.0.0/16, where cloud metadata services answer), shared, reserved
+    or multicast. Checked at registration and again before each delivery, so a name re-pointed
+    at an internal address later is refused too."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return f"{host} does not resolve"
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            return f"{host} resolves to {address}, not a public address"
+    return None
 
 
 def error_category(exc: BaseException) -> str:
+    if isinstance(exc, ForbiddenTarget):
+        return FORBIDDEN_TARGET
     if isinstance(exc, httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
@@ -277,6 +310,13 @@ def error_category(exc: BaseException) -> str:
     if isinstance(exc, httpx.TransportError):
         return "transport"
     return "internal"
+
+
+FORBIDDEN_TARGET = "forbidden_target"
+
+
+class ForbiddenTarget(Exception):
+    """The webhook's host resolves to a non-public address: not delivered, and not retried."""
 
 
 @dataclass
@@ -361,6 +401,8 @@ class WebhookWorker:
         error: str | None = None
         try:
             assert self.http is not None
+            if not self.settings.private_targets and await anyio.to_thread.run_sync(not_public, job["url"]):
+                raise ForbiddenTarget(job["url"])
             response = await self.http.post(job["url"], content=body, headers=headers)
             status_code = response.status_code
             if not 200 <= status_code < 300:
@@ -378,7 +420,7 @@ class WebhookWorker:
         number = (conn.execute(select(func.max(a.number)).where(a.delivery_id == job["id"])).scalar() or 0) + 1
         if error is None:
             outcome, values = DELIVERED, {"status": DELIVERED, "delivered_at": to_timestamp_text(now)}
-        elif status_code == 410 or attempts >= self.settings.max_attempts:
+        elif status_code == 410 or error == FORBIDDEN_TARGET or attempts >= self.settings.max_attempts:
             outcome, values = FAILED, {"status": FAILED}
         else:
             outcome = "retry"

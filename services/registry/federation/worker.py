@@ -36,7 +36,7 @@ class FederationWorkers:
         self.webhooks = WebhookWorker(db, WorkerSettings(
             timeout=settings.webhook_timeout, max_attempts=settings.webhook_max_attempts,
             backoff=settings.webhook_backoff, backoff_max=settings.webhook_backoff_max,
-            poll_seconds=settings.webhook_poll))
+            poll_seconds=settings.webhook_poll, private_targets=settings.private_webhook_targets_allowed))
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
