@@ -16,6 +16,10 @@ given `StoredEvent`s made from the same events (serialised with pydantic's `mode
 Each round opens fresh stores for all three, which then take turns every 250 events, so load
 from elsewhere on the machine hits all alike; throughputs are medians over rounds, latencies are
 per append (one transaction). The project's chain is verified after every round (`chain_ok`).
+`<contender>_cpu_us_per_event` is this process's CPU time per event (the servers' not included):
+on a busy machine the CPU-bound part of an append is stretched by the other runnable processes
+while an fsync's wait is not, so throughput ratios drop with the machine's load; CPU time shows
+the work itself.
 """
 from __future__ import annotations
 
@@ -408,6 +412,7 @@ class Round:
 
     chunks: dict[str, list[float]]
     latencies: dict[str, list[int]]
+    cpu_ns: dict[str, int]  # this process's CPU time (all threads), server work not included
     chain_ok: bool
 
 
@@ -418,7 +423,8 @@ def run_round(backend: Backend, appends: list[Append], first: int) -> Round:
     order = CONTENDERS[first:] + CONTENDERS[:first]
     chunks: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     latencies: dict[str, list[int]] = {name: [] for name in CONTENDERS}
-    clock = time.perf_counter_ns
+    cpu_ns = dict.fromkeys(CONTENDERS, 0)
+    clock, cpu = time.perf_counter_ns, time.process_time_ns
     with ExitStack() as stack:
         sessions = {name: stack.enter_context(getattr(backend, name)(total)) for name in order}
         step = max(1, CHUNK_EVENTS // len(appends[0].rows))
@@ -426,16 +432,17 @@ def run_round(backend: Backend, appends: list[Append], first: int) -> Round:
             chunk = appends[start:start + step]
             for name in order:
                 write, spent = sessions[name].write, latencies[name]
-                began = clock()
+                began, began_cpu = clock(), cpu()
                 for item in chunk:
                     t0 = clock()
                     write(item)
                     spent.append(clock() - t0)
                 chunks[name].append((clock() - began) / 1e9)
+                cpu_ns[name] += cpu() - began_cpu
             order = order[1:] + order[:1]
         checks = {name: session.check() for name, session in sessions.items()}
     assert checks["raw"] and checks["peer"], f"a contender did not store every event: {checks}"
-    return Round(chunks, latencies, checks["project"])
+    return Round(chunks, latencies, cpu_ns, checks["project"])
 
 
 def measure(backend: Backend, mode: str, events: int, rounds: int) -> dict[str, Any]:
@@ -470,6 +477,9 @@ def measure(backend: Backend, mode: str, events: int, rounds: int) -> dict[str, 
     for name, prefix in (("project", ""), ("raw", "raw_"), ("peer", "peer_")):
         report[f"{prefix}p50_append_ms"] = round(_percentile(latencies[name], 0.50), 3)
         report[f"{prefix}p99_append_ms"] = round(_percentile(latencies[name], 0.99), 3)
+    for name in CONTENDERS:
+        # Client CPU per event: unlike throughput, hardly moved by other load on the machine.
+        report[f"{name}_cpu_us_per_event"] = round(sum(r.cpu_ns[name] for r in measured) / 1e3 / (per_round * rounds), 1)
     for name in CONTENDERS:  # whole rounds, for a look at how steady the machine was
         report[f"{name}_rounds_per_s"] = [round(per_round / sum(r.chunks[name])) for r in measured]
     report["chain_ok"] = all(r.chain_ok for r in measured)

@@ -229,7 +229,6 @@ class _Statements:
     head: str
     insert: str
     placeholder: str
-    guarded_insert: str | None = None  # SQLite only, see _append_sqlite
 
     @classmethod
     def for_dialect(cls, dialect: str) -> "_Statements":
@@ -242,17 +241,7 @@ class _Statements:
             "(SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) AS h ON 1 = 1"
         )
         insert = f"INSERT INTO events ({_COLUMNS}) VALUES ({', '.join([p] * 13)})"
-        if dialect != "sqlite":
-            return cls(head, insert, p)
-        # The same 13 parameters as `insert`, numbered so that the guard can use them again:
-        # the row goes in only if the head's hash is its prev_hash (?12) and its stream is at the
-        # version before its own (?2, ?4).
-        guarded = (
-            f"INSERT INTO events ({_COLUMNS}) SELECT {', '.join(f'?{i}' for i in range(1, 14))} "
-            "WHERE (SELECT hash FROM events ORDER BY position DESC LIMIT 1) = ?12 "
-            "AND coalesce((SELECT max(version) FROM events WHERE stream_id = ?2), 0) = ?4 - 1"
-        )
-        return cls(head, insert, p, guarded)
+        return cls(head, insert, p)
 
 
 # PostgreSQL: lock, head, version check and insert in one call (migration 0011), of one row
@@ -378,11 +367,11 @@ class EventLog:
         return recorded
 
     def _guess(self, expected_version: int | None) -> tuple[int, str] | None:
-        """The head this log expects to append after: where its last append ended.
+        """PostgreSQL: the head this log expects to append after, where its last append ended.
 
         Rows chained onto it go in only if it still is the head and the stream is at the
-        expected version, which saves reading the head first while this log is the only
-        writer (or, across processes, while appends do not interleave). Only the real clock
+        expected version, which saves a round trip to read the head first while this log is the
+        only writer (or, across processes, while appends do not interleave). Only the real clock
         guesses: an injected one is then read once per append, as it always was, rather than
         again after a miss.
         """
@@ -392,24 +381,11 @@ class EventLog:
 
     def _append_sqlite(self, driver: Any, stream_id: str, stream_type: str, expected_version: int | None,
                        payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
-        """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`). Insert the
-        rows chained onto the guessed head, each guarded by the head and version it assumes;
-        if they did not go in, read the head, chain onto it and insert."""
+        """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`) and a
+        statement costs no round trip: read the head, chain onto it, insert. (Guessing the head
+        as on PostgreSQL saves nothing here: the guarded INSERT ... SELECT costs SQLite more
+        than the read it saves.)"""
         sql = self._sql
-        guess = self._guess(expected_version)
-        if guess is not None:
-            batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, guess[0], guess[1],
-                                expected_version)  # type: ignore[arg-type]
-            rows = batch.rows
-            if len(rows) == 1:
-                inserted = driver.execute(sql.guarded_insert, rows[0]).rowcount
-            else:
-                inserted = driver.executemany(sql.guarded_insert, rows).rowcount
-            # Each row's guard names the row before it: all go in, or none does.
-            if inserted == len(rows):
-                return batch
-            if inserted:
-                raise RuntimeError(f"{inserted} of {len(rows)} guarded rows inserted")
         current_version, head_position, head_hash = driver.execute(sql.head, (stream_id,)).fetchone()
         current_version = current_version or 0
         if expected_version is not None and expected_version != current_version:
@@ -442,7 +418,8 @@ class EventLog:
         else:
             call = (_APPEND_MANY, (stream_id, expected_version, None, None, None))
         pgconn = driver.pgconn
-        if pgconn.transaction_status == _IDLE:
+        # (A connection set to another isolation level or to read-only keeps psycopg's BEGIN.)
+        if pgconn.transaction_status == _IDLE and driver.isolation_level is None and driver.read_only is None:
             head = _begin_and_call(pgconn, *call)
         else:
             with driver.cursor() as cur:
