@@ -330,7 +330,7 @@ class EventLog:
         meta_text = canonical_json(meta)
         payloads = []
         for event in events:
-            data = event.model_dump(mode="json")
+            data = event.__pydantic_serializer__.to_python(event, mode="json")  # model_dump, minus its wrapper
             data_json = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
             event_type, schema_version = event.event_type, event.schema_version
             # The event's own chain_hash fields, framed once even if it is chained twice.
@@ -453,7 +453,7 @@ class EventLog:
         for event_type, schema_version, data, data_text, event_fields in payloads:
             position += 1
             version += 1
-            prev_raw, position_raw, version_raw = prev.encode(), str(position).encode(), str(version).encode()
+            prev_raw, position_raw, version_raw = prev.encode(), b"%d" % position, b"%d" % version
             digest = sha256(b"%d:%b%d:%b%b%d:%b%b%b" % (
                 len(prev_raw), prev_raw, len(position_raw), position_raw, stream_fields,
                 len(version_raw), version_raw, event_fields, tail_fields,
