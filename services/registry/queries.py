@@ -142,17 +142,21 @@ def get_organisation(conn: Connection, organisation_id: str) -> OrganisationPubl
 
 
 @functools.lru_cache(maxsize=1024)
-def _organisation_if_visible(visible: ColumnElement[bool]) -> Select:
-    return select(organisations, visible.label("_visible")).where(organisations.c.id == bindparam("organisation_id"))
+def _organisation_json_if_visible(visible: ColumnElement[bool]) -> Select:
+    return (select(*ORGANISATION_COLUMNS.columns, visible.label("_visible"))
+            .where(organisations.c.id == bindparam("organisation_id")))
 
 
-def get_visible_organisation(conn: Connection, organisation_id: str,
-                             visible: ColumnElement[bool]) -> OrganisationPublic | None:
-    """The organisation if `visible` (the caller's access condition) holds for it: one statement where
-    a check and a read take two. `visible` should be one object per caller scope (statements are
-    kept per condition object)."""
-    row = conn.execute(_organisation_if_visible(visible), {"organisation_id": organisation_id}).mappings().first()
-    return OrganisationPublic.model_validate(dict(row)) if row is not None and row["_visible"] else None
+def get_visible_organisation_json(conn: Connection, organisation_id: str,
+                                  visible: ColumnElement[bool]) -> tuple[bytes, int] | None:
+    """The organisation's JSON (see `JsonColumns`) and version, if `visible` (the caller's access condition)
+    holds for it: one statement where a check and a read take two. `visible` should be one object per
+    caller scope (statements are kept per condition object)."""
+    row = conn.execute(_organisation_json_if_visible(visible), {"organisation_id": organisation_id}).first()
+    if row is None or not row[-1]:
+        return None
+    record = ORGANISATION_COLUMNS.record(row)
+    return orjson.dumps(record), record["version"]
 
 
 def _has_facet(facet: str, value: str) -> ColumnElement[bool]:
@@ -160,16 +164,10 @@ def _has_facet(facet: str, value: str) -> ColumnElement[bool]:
     return exists().where(f.facet == facet, f.value == value, f.organisation_id == organisations.c.id)
 
 
-def list_organisations(conn: Connection, *, cursor: str | None = None, limit: int = 50,
-                       **filters: Any) -> Page[OrganisationPublic]:
-    """Filters (`_organisations_where`) combine with AND."""
-    stmt, keys = _organisations_where(select(organisations), **filters)
-    return _page(conn, stmt, keys, cursor, limit, OrganisationPublic.model_validate)
-
-
 def list_organisations_json(conn: Connection, *, cursor: str | None = None, limit: int = 50,
                             **filters: Any) -> bytes:
-    """`list_organisations` as the JSON of its page (see `JsonColumns`)."""
+    """A page of organisations as the JSON of `Page[OrganisationPublic]` (see `JsonColumns`); filters
+    (`_organisations_where`) combine with AND."""
     stmt, keys = _organisations_where(select(*ORGANISATION_COLUMNS.columns), **filters)
     return _page_json(conn, stmt, keys, cursor, limit, ORGANISATION_COLUMNS)
 
