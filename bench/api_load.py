@@ -434,7 +434,8 @@ def row(store: str, workload: str, clients: int, r: Result, top: float) -> dict:
     return {"store": store, "workload": workload, "clients": clients,
             "requests_per_s": round(r.requests_per_s, 1), "p50_ms": round(r.p50_ms, 2),
             "p95_ms": round(r.p95_ms, 2), "p99_ms": round(r.p99_ms, 2), "errors": r.errors,
-            "ceiling_requests_per_s": round(top, 1), "ratio_to_ceiling": round(r.requests_per_s / top, 3) if top else 0.0,
+            "ceiling_requests_per_s": round(top, 1),
+            "ratio_to_ceiling": round(r.requests_per_s / top, 3) if top else 0.0,
             "server_cpu_ms_per_request": None if r.server_cpu_ms is None else round(r.server_cpu_ms, 3)}
 
 
