@@ -330,7 +330,7 @@ class EventLog:
         meta_text = canonical_json(meta)
         payloads = []
         for event in events:
-            data = event.__pydantic_serializer__.to_python(event, mode="json")  # model_dump, minus its wrapper
+            data = event.model_dump(mode="json")
             data_json = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
             event_type, schema_version = event.event_type, event.schema_version
             # The event's own chain_hash fields, framed once even if it is chained twice.
