@@ -246,27 +246,27 @@ class _Statements:
 
 # PostgreSQL: lock, head, version check and insert in one call (migration 0011), of one row
 # as typed parameters or of any number as JSON.
-_APPEND_ONE = ("SELECT * FROM clusterhub_append_one(%s::bigint, %s::text, %s::text, %s::integer, %s::text, "
+_APPEND_ONE = ("SELECT clusterhub_append_one(%s::bigint, %s::text, %s::text, %s::integer, %s::text, "
                "%s::integer, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text)")
 _IDLE = TransactionStatus.IDLE
 _TUPLES_OK = ExecStatus.TUPLES_OK
-_APPEND_MANY = "SELECT * FROM clusterhub_append(%s::text, %s::integer, %s::bigint, %s::text, %s::json)"
+_APPEND_MANY = "SELECT clusterhub_append(%s::text, %s::integer, %s::bigint, %s::text, %s::json)"
 
 
-def _begin_and_call(pgconn: Any, statement: str, parameters: Sequence[Any]) -> tuple[Any, ...]:
+def _begin_and_call(pgconn: Any, statement: str, parameters: Sequence[Any]) -> str | None:
     """Run an append call as the first statement of the transaction, with the BEGIN that
     psycopg would otherwise send in a round trip of its own (even in pipeline mode): both go
     as one simple query, the parameters inlined as escaped literals. psycopg then finds the
     transaction open, so the connection's later statements and its commit or rollback work
-    as usual. Returns the call's row, parsed as the typed protocol would return it."""
+    as usual. Returns the call's result."""
     quote = Escaping(pgconn).escape_literal
     literals = tuple(b"NULL" if value is None else b"%d" % value if isinstance(value, int)
                      else quote(value.encode()) for value in parameters)
     result = pgconn.exec_(b"BEGIN; " + statement.encode() % literals)
     if result.status != _TUPLES_OK:
         raise psycopg.errors.error_from_result(result, encoding="utf-8")
-    version, position, digest, inserted = (result.get_value(0, column) for column in range(4))
-    return int(version), int(position), digest.decode(), inserted == b"t"
+    missed = result.get_value(0, 0)
+    return None if missed is None else missed.decode()
 
 
 def _document(rows: list[tuple[Any, ...]]) -> str:
@@ -423,10 +423,11 @@ class EventLog:
             head = _begin_and_call(pgconn, *call)
         else:
             with driver.cursor() as cur:
-                head = cur.execute(*call).fetchone()
-        current_version, head_position, head_hash, inserted = head
-        if inserted:
+                head = cur.execute(*call).fetchone()[0]
+        if head is None:  # inserted
             return batch
+        version_text, position_text, head_hash = head.split(",")
+        current_version, head_position = int(version_text), int(position_text)
         if expected_version is not None and expected_version != current_version:
             raise ConcurrencyError(stream_id, expected_version, current_version)
         batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position, head_hash,

@@ -34,13 +34,12 @@ _LOCK = f"PERFORM pg_advisory_xact_lock({ADVISORY_LOCK_KEY});"
 _HEAD_IS = ("coalesce((SELECT e.position = {0} AND e.hash = {1} FROM events AS e ORDER BY e.position DESC LIMIT 1), "
             "{0} = 0 AND {1} = repeat('0', 64))")
 _VERSION = "coalesce((SELECT max(e.version) FROM events AS e WHERE e.stream_id = p_stream_id), 0)"
-# On a miss: the stream's version and the head, for the caller to chain onto.
-_READ = f"""
-        stream_version := {_VERSION};
-        SELECT e.position, e.hash INTO head_position, head_hash FROM events AS e ORDER BY e.position DESC LIMIT 1;
-        head_position := coalesce(head_position, 0);
-        head_hash := coalesce(head_hash, repeat('0', 64));"""
-_OUT = "OUT stream_version integer, OUT head_position bigint, OUT head_hash text, OUT inserted boolean"
+# On a miss: the stream's version and the head, for the caller to chain onto, as one text
+# (a scalar result costs the server less than a row of OUT parameters).
+_MISS = f"""
+    SELECT e.position, e.hash INTO head_position, head_hash FROM events AS e ORDER BY e.position DESC LIMIT 1;
+    RETURN {_VERSION} || ',' || coalesce(head_position, 0) || ',' || coalesce(head_hash, repeat('0', 64));"""
+_DECLARE = "DECLARE head_position bigint; head_hash text;"
 
 
 def upgrade() -> None:
@@ -48,44 +47,39 @@ def upgrade() -> None:
         return
     # One event, as typed parameters (a JSON document costs the server more than the insert):
     # the row goes in if the head is the event before it and its stream is at the version
-    # before its own. A hit is two statements: the lock and the guarded insert.
+    # before its own. NULL when it went in (two statements: the lock and the guarded insert),
+    # else "stream version,head position,head hash".
     op.execute(f"""
-CREATE FUNCTION clusterhub_append_one({_ONE_PARAMETERS}, {_OUT})
+CREATE FUNCTION clusterhub_append_one({_ONE_PARAMETERS}) RETURNS text
 LANGUAGE plpgsql AS $$
+{_DECLARE}
 BEGIN
     {_LOCK}
     INSERT INTO events ({COLUMNS}) SELECT {_ONE_VALUES}
     WHERE {_HEAD_IS.format("p_position - 1", "p_prev_hash")} AND {_VERSION} = p_version - 1;
-    inserted := FOUND;
-    IF inserted THEN
-        stream_version := p_version - 1;
-        head_position := p_position - 1;
-        head_hash := p_prev_hash;
-    ELSE{_READ}
-    END IF;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;{_MISS}
 END $$
 """)
     # Any number of events, as a JSON array of `events` records, chained onto (p_after,
     # p_after_hash) at version p_expected (NULL: any); with no rows, only the lock and the reads.
+    # Returns as clusterhub_append_one does.
     op.execute(f"""
 CREATE FUNCTION clusterhub_append(p_stream_id text, p_expected integer, p_after bigint, p_after_hash text,
-                                  p_rows json, {_OUT})
+                                  p_rows json) RETURNS text
 LANGUAGE plpgsql AS $$
+{_DECLARE}
 BEGIN
     {_LOCK}
-    inserted := false;
     IF p_rows IS NOT NULL THEN
         INSERT INTO events ({COLUMNS})
         SELECT {COLUMNS} FROM json_populate_recordset(NULL::events, p_rows)
         WHERE {_HEAD_IS.format("p_after", "p_after_hash")} AND (p_expected IS NULL OR {_VERSION} = p_expected);
-        inserted := FOUND;
-    END IF;
-    IF inserted THEN
-        stream_version := p_expected;
-        head_position := p_after;
-        head_hash := p_after_hash;
-    ELSE{_READ}
-    END IF;
+        IF FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;{_MISS}
 END $$
 """)
 
