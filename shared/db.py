@@ -103,6 +103,10 @@ class WriteTransaction:
             # SQLite: IMMEDIATE takes the write lock up front (see `_on_begin`). psycopg begins
             # a transaction by itself before the first statement.
             self.driver.execute("BEGIN IMMEDIATE")
+        if self.conn.dispatch.commit:
+            # Commit hooks (shared/idempotency.py) run in SQLAlchemy's transactions only: give
+            # them one from the start, as if the work had begun through the Connection.
+            self.conn.begin()
         return self.conn
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
