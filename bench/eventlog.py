@@ -503,7 +503,7 @@ def _table(reports: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events per contender, mode and backend")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--mode", choices=["single", "batch", "both"], default="both")
     parser.add_argument("--json", action="store_true", help="one JSON object per line per backend and mode")
