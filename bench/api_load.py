@@ -12,13 +12,21 @@ does per request before any of our code runs (auth, validation, store, logs, met
 up for the whole run and is measured again, at the same concurrency, right before each row: on a
 shared machine the load changes within minutes, and a ratio must compare figures taken together.
 
-Workloads, all on the registry as a platform admin (rate limit off):
+Workloads, as a platform admin (rate limit off), on the registry unless said otherwise:
   get      GET /v1/organisations/{id}, rotating over 50 seeded organisations
   list     GET /v1/organisations?country=BE&kind=company
   search   GET /v1/organisations?q=imaging
   register POST /v1/organisations with a unique name (writes: one event appended, projections
-           updated, one transaction). Meeting requests are not driven: they need a brokerage event
-           with registered participants and a fresh pair per request, which the demo data lacks.
+           updated, one transaction)
+  meeting  on the events service: POST /v1/events/{id}/meeting-requests, one fresh pair of
+           participants per request (a write on one event: its row locked, the pair checked for an
+           open request either way round, one event appended). Before measuring, each store gets,
+           through the HTTP API, one published brokerage event (opt-in requests, so no meeting cap
+           applies) with 200 B2B participants, each the first contact of a different demo
+           organisation: 19,900 unordered pairs, shuffled, each used once in a random direction, in
+           order across warm-ups and concurrency levels (each store has its own event). Were they
+           to run out, the list wraps round, the reused pairs answer 409 and show as errors (a line
+           says so).
   mixed    80% reads (get/list/search in turn) and 20% register, at random
 each at 1, 8, 32 and 128 concurrent keep-alive connections for --duration seconds.
 
@@ -34,6 +42,7 @@ SQLite's write ceiling is its durable commit (WAL, synchronous=FULL: one fsync e
 measures what a bare sqlite3 loop of one-row commits reaches on the same file system, for scale.
 
 Targets (checked at 32 clients): reads >= 60% and writes >= 35% of the ceiling's requests/s; p99 < 100 ms.
+The writes figure is the lower of register's and meeting's ratios (whichever of them ran).
 """
 from __future__ import annotations
 
@@ -68,7 +77,9 @@ from shared.settings import CommonSettings  # noqa: E402
 
 SIGNING_KEYS = "bench-1:clusterhub-bench-signing-key-0123456789abcdef"
 READS = ("get", "list", "search")
-WORKLOADS = (*READS, "register", "mixed")
+WRITES = ("register", "meeting")
+WORKLOADS = (*READS, *WRITES, "mixed")
+MEETING_PARTICIPANTS = 200  # 19,900 unordered pairs: more than a default run sends
 LIST_PATH = "/v1/organisations?country=BE&kind=company"
 SEARCH_PATH = "/v1/organisations?q=imaging"
 READ_TARGET, WRITE_TARGET, P99_TARGET_MS, TARGET_CLIENTS = 0.60, 0.35, 100.0, 32
@@ -207,6 +218,25 @@ class Result:
     server_cpu_ms: float | None = None  # per request, filled in by measure()
 
 
+class MeetingPairs:
+    """The meeting workload's fresh pairs on one event, handed out in order across runs: each run
+    gets the list from the first unused pair on (wrapping round), and says how many it may have used."""
+
+    def __init__(self, event_id: str, pairs: list[tuple[str, str]]) -> None:
+        self.event_id = event_id
+        self.pairs = pairs
+        self.used = 0  # may pass len(pairs): then pairs are being reused
+
+    def bodies(self) -> list[str]:
+        start = self.used % len(self.pairs)
+        return [json.dumps({"requester_id": a, "receiver_id": b}, separators=(",", ":"))
+                for a, b in self.pairs[start:] + self.pairs[:start]]
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used > len(self.pairs)
+
+
 def process_cpu_s(pid: int) -> float | None:
     """User + system CPU seconds of a process, all threads (Linux /proc)."""
     try:
@@ -221,10 +251,17 @@ local token, workload, ids, run_tag = "", "", {}, ""
 local counter, thread_id = 0, 0
 local reads = {"get", "list", "search"}
 local read_turn = 0
+local meeting_path, meeting_bodies = "", {}
 
 function init(args)
   token, workload, run_tag = args[1], args[2], args[3]
-  for i = 4, #args do ids[#ids + 1] = args[i] end
+  if workload == "meeting" then
+    -- args: the event id, then a file of request bodies (one fresh pair a line), used in order.
+    meeting_path = "/v1/events/" .. args[4] .. "/meeting-requests"
+    for line in io.lines(args[5]) do meeting_bodies[#meeting_bodies + 1] = line end
+  else
+    for i = 4, #args do ids[#ids + 1] = args[i] end
+  end
   thread_id = math.random(1, 1000000000)
   math.randomseed(os.time() + thread_id)
 end
@@ -253,8 +290,15 @@ local function register()
   return wrk.format("POST", "/v1/organisations", headers(), body)
 end
 
+local function meeting()
+  -- In order; past the end it wraps round (those pairs exist already: 409, counted as errors).
+  counter = counter + 1
+  return wrk.format("POST", meeting_path, headers(), meeting_bodies[((counter - 1) %% #meeting_bodies) + 1])
+end
+
 function request()
   if workload == "register" then return register() end
+  if workload == "meeting" then return meeting() end
   if workload == "mixed" then
     if math.random() < 0.2 then return register() end
     read_turn = read_turn %% 3 + 1
@@ -281,7 +325,12 @@ class Wrk:
         self.script.write_text(WRK_SCRIPT)
 
     def run(self, base_url: str, workload: str, clients: int, duration: float, token: str,
-            ids: list[str]) -> Result:
+            ids: list[str], meeting: MeetingPairs | None = None) -> Result:
+        if workload == "meeting":
+            assert meeting is not None
+            bodies = self.script.with_name("meeting-bodies.txt")
+            bodies.write_text("\n".join(meeting.bodies()) + "\n")
+            ids = [meeting.event_id, str(bodies)]
         # One thread: wrk is C and event-driven; a second thread would only take CPU from the server.
         argv = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
                 "-s", str(self.script), base_url, "--", token, workload, uuid.uuid4().hex[:10], *ids]
@@ -292,6 +341,10 @@ class Wrk:
         if line is None:
             raise RuntimeError(f"wrk failed: {result.stderr.strip() or result.stdout.strip()}")
         data = json.loads(line.removeprefix("WRK-RESULT "))
+        if meeting is not None:
+            # wrk's done() cannot see the thread's counter: every request sent either completed, failed
+            # (an error) or was in flight at the end (at most one per connection), so this bounds it.
+            meeting.used += data["requests"] + data["errors"] + clients
         seconds = data["duration_us"] / 1e6
         cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
         return Result(data["requests"] / seconds, data["p50"] / 1000, data["p95"] / 1000, data["p99"] / 1000,
@@ -302,25 +355,33 @@ class HttpxLoad:
     name = "httpx"
 
     def run(self, base_url: str, workload: str, clients: int, duration: float, token: str,
-            ids: list[str]) -> Result:
+            ids: list[str], meeting: MeetingPairs | None = None) -> Result:
         before = time.process_time()
-        result = asyncio.run(self._run(base_url, workload, clients, duration, token, ids))
+        result = asyncio.run(self._run(base_url, workload, clients, duration, token, ids, meeting))
         result.generator_cpu_s = time.process_time() - before
         return result
 
     async def _run(self, base_url: str, workload: str, clients: int, duration: float, token: str,
-                   ids: list[str]) -> Result:
+                   ids: list[str], meeting: MeetingPairs | None) -> Result:
         headers = {"Authorization": f"Bearer {token}"}
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         latencies: list[float] = []
         errors = 0
         tag = uuid.uuid4().hex[:10]
         counter = 0
+        if workload == "meeting":
+            assert meeting is not None
+            meeting_path = f"/v1/events/{meeting.event_id}/meeting-requests"
+            start = meeting.used % len(meeting.pairs)
+            pairs = meeting.pairs[start:] + meeting.pairs[:start]
 
         def next_request() -> tuple[str, str, dict | None]:
             nonlocal counter
             counter += 1
             kind = workload
+            if kind == "meeting":  # in order, wrapping round like the Lua script
+                requester, receiver = pairs[(counter - 1) % len(pairs)]
+                return "POST", meeting_path, {"requester_id": requester, "receiver_id": receiver}
             if workload == "mixed":
                 kind = "register" if random.random() < 0.2 else READS[counter % 3]
             if kind == "register":
@@ -350,6 +411,8 @@ class HttpxLoad:
 
             await asyncio.gather(*(client() for _ in range(clients)))
             seconds = time.perf_counter() - start
+        if meeting is not None:
+            meeting.used += counter  # exact here: one pair per request built
         latencies.sort()
 
         def pct(p: float) -> float:
@@ -406,6 +469,57 @@ def seeded_ids(base_url: str, token: str) -> list[str]:
     return ids
 
 
+def meeting_setup(registry_url: str, events_url: str, token: str,
+                  participants: int = MEETING_PARTICIPANTS) -> MeetingPairs:
+    """A published brokerage event with `participants` B2B participants from as many demo organisations,
+    made through the API, and every unordered pair of them in a random order and direction.
+
+    The request is refused for a pair with an open request either way round (so each unordered pair
+    once), for oneself, for a participant not registered for B2B, or on an event not published; the cap
+    counts accepted meetings only and opt-in requests stay `requested`. The same organisation on both
+    sides is allowed, yet distinct organisations keep the pairs like real ones."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers, timeout=30) as http:
+        def ok(response: httpx.Response) -> dict:
+            if response.status_code not in (200, 201):
+                raise RuntimeError(f"meeting setup: {response.request.method} {response.request.url} "
+                                   f"answered {response.status_code}: {response.text[:500]}")
+            return response.json()
+
+        cluster_id = ok(http.get(f"{registry_url}/v1/clusters", params={"limit": 1}))["data"][0]["id"]
+        starts = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 60 * 86400))
+        event = ok(http.post(f"{events_url}/v1/events", json={
+            "title": "Bench brokerage", "kind": "brokerage", "organiser_cluster_ids": [cluster_id],
+            "time_zone": "Europe/Brussels", "starts_at": f"{starts}T08:00:00+01:00",
+            "ends_at": f"{starts}T18:00:00+01:00", "venue": "Bench hall"}))
+        path = f"{events_url}/v1/events/{event['id']}"
+        ok(http.post(f"{path}/b2b-sessions", json={"title": "Bench meetings", "starts_at": f"{starts}T09:00:00+01:00",
+                                                   "slot_minutes": 30, "slot_count": 16, "tables": 100}))
+        ok(http.post(f"{path}/publish"))
+        registered: list[str] = []
+        cursor = None
+        while len(registered) < participants:
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = ok(http.get(f"{registry_url}/v1/organisations", params=params))
+            for organisation in page["data"]:
+                contacts = ok(http.get(f"{registry_url}/v1/organisations/{organisation['id']}/contacts",
+                                       params={"limit": 1}))["data"]
+                if contacts:
+                    registered.append(ok(http.post(f"{path}/registrations", json={
+                        "organisation_id": organisation["id"], "contact_id": contacts[0]["id"], "b2b": True}))["id"])
+                if len(registered) == participants:
+                    break
+            cursor = page.get("next_cursor")
+            if not cursor and len(registered) < participants:
+                raise RuntimeError(f"meeting setup: the demo data has only {len(registered)} organisations "
+                                   f"with a contact, {participants} wanted")
+    rng = random.Random()
+    pairs = [(a, b) if rng.random() < 0.5 else (b, a)
+             for i, a in enumerate(registered) for b in registered[i + 1:]]
+    rng.shuffle(pairs)
+    return MeetingPairs(event["id"], pairs)
+
+
 def emit(line: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(line), flush=True)
@@ -421,10 +535,11 @@ def emit(line: dict, as_json: bool) -> None:
 
 
 def measure(generator, base_url: str, workload: str, clients: int, duration: float, token: str,  # type: ignore[no-untyped-def]
-            ids: list[str], server: Server | None = None) -> Result:
-    generator.run(base_url, workload, clients, min(1.0, duration), token, ids)  # warm-up (pools, caches)
+            ids: list[str], server: Server | None = None, meeting: MeetingPairs | None = None) -> Result:
+    # warm-up (pools, caches); the meeting workload's warm-up uses pairs of its own too
+    generator.run(base_url, workload, clients, min(1.0, duration), token, ids, meeting)
     before = process_cpu_s(server.process.pid) if server else None
-    result = generator.run(base_url, workload, clients, duration, token, ids)
+    result = generator.run(base_url, workload, clients, duration, token, ids, meeting)
     after = process_cpu_s(server.process.pid) if server else None
     served = result.requests_per_s * result.seconds
     if before is not None and after is not None and served:
@@ -529,13 +644,23 @@ def main() -> None:
                 registry = f"http://127.0.0.1:{ports['registry']}"
                 registry_server = next(s for s in started if s.name == "registry")
                 ids = seeded_ids(registry, token)
+                meeting = None
+                if "meeting" in workloads:
+                    events = f"http://127.0.0.1:{ports['events']}"
+                    events_server = next(s for s in started if s.name == "events")
+                    meeting = meeting_setup(registry, events, token)
                 results: dict[tuple[str, int], dict] = {}
                 for workload in workloads:
+                    url, server = (events, events_server) if workload == "meeting" else (registry, registry_server)
                     for clients in levels:
                         top = measure(generator, bare.url, "bare", clients, duration, token, [], bare)
-                        r = measure(generator, registry, workload, clients, duration, token, ids, registry_server)
+                        r = measure(generator, url, workload, clients, duration, token, ids, server, meeting)
                         results[workload, clients] = line = row(store, workload, clients, r, top.requests_per_s)
                         emit(line, args.json)
+                if meeting is not None and meeting.exhausted:
+                    emit({"store": store, "note": f"the meeting workload used up its {len(meeting.pairs)} pairs "
+                                                  f"and reused some (about {meeting.used}): those answered 409 "
+                                                  "and count among its errors"}, args.json)
                 emit(summary(store, results, generator.name), args.json)
                 processes.stop(started)
     except KeyboardInterrupt:
@@ -547,16 +672,18 @@ def main() -> None:
 
 
 def summary(store: str, results: dict[tuple[str, int], dict], generator: str) -> dict:
-    """The targets at 32 clients: reads (each of get/list/search) and writes against the ceiling, p99."""
+    """The targets at 32 clients: reads (each of get/list/search) and writes against the ceiling, p99.
+    `writes_ratio` is the lower of register's and meeting's ratios (of those that ran)."""
     at = {workload: row for (workload, clients), row in results.items() if clients == TARGET_CLIENTS}
     reads = [at[w]["ratio_to_ceiling"] for w in READS if w in at]
     line: dict = {"store": store, "summary": True, "generator": generator, "at_clients": TARGET_CLIENTS}
     if reads:
         line["reads_min_ratio"] = min(reads)
         line["reads_ok"] = min(reads) >= READ_TARGET
-    if "register" in at:
-        line["writes_ratio"] = at["register"]["ratio_to_ceiling"]
-        line["writes_ok"] = at["register"]["ratio_to_ceiling"] >= WRITE_TARGET
+    writes = [at[w]["ratio_to_ceiling"] for w in WRITES if w in at]
+    if writes:
+        line["writes_ratio"] = min(writes)
+        line["writes_ok"] = min(writes) >= WRITE_TARGET
     if at:
         line["p99_max_ms"] = max(row["p99_ms"] for row in at.values())
         line["p99_ok"] = line["p99_max_ms"] < P99_TARGET_MS
