@@ -17,10 +17,11 @@ the registry's tables are not.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from difflib import SequenceMatcher
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
@@ -42,7 +43,6 @@ from services.matchmaking.events import (
     OpportunityRenewed,
     OpportunitySubmitted,
     OpportunityUpdated,
-    stream_id,
 )
 from services.matchmaking.models import (
     CallCreate,
@@ -56,7 +56,8 @@ from services.matchmaking.models import (
     OpportunityUpdate,
     RenewRequest,
 )
-from shared.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from shared import aggregates
+from shared.errors import Conflict, InvalidInput
 from shared.eventlog import DomainEvent, EventLog, Metadata
 from shared.text import words
 
@@ -91,50 +92,8 @@ def last_open_day(start: date, deadline: date | None) -> date:
 
 
 @dataclass
-class Aggregate:
-    """State folded from one stream; `version` is the stream version it was loaded at."""
-
-    id: str
-    version: int = 0
-    kind: ClassVar[str]  # stream prefix
-    label: ClassVar[str]  # what errors call it
-
-    @classmethod
-    def load(cls, conn: Connection, log: EventLog, entity_id: str) -> Self:
-        aggregate = cls(entity_id)
-        for recorded in log.read_stream(conn, aggregate.stream_id):
-            handler = getattr(aggregate, f"on_{type(recorded.event).__name__}", None)
-            if handler:
-                handler(recorded.event)
-            aggregate.version = recorded.version
-        return aggregate
-
-    @property
-    def stream_id(self) -> str:
-        return stream_id(self.kind, self.id)
-
-    @property
-    def exists(self) -> bool:
-        return self.version > 0
-
-    def found(self, expected_version: int | None = None) -> Self:
-        """This aggregate, if it exists and (when the caller says) is still at `expected_version`."""
-        if not self.exists:
-            raise NotFound(f"{self.label} {self.id} not found")
-        if expected_version is not None and expected_version != self.version:
-            raise PreconditionFailed(f"{self.label} {self.id} is at version {self.version}, not {expected_version}",
-                                     current_version=self.version)
-        return self
-
-    def new(self) -> None:
-        if self.exists:
-            raise Conflict(f"{self.label} {self.id} already exists", id=self.id)
-
-    def save(self, conn: Connection, log: EventLog, events: list[DomainEvent], metadata: Metadata) -> None:
-        # Appending at the loaded version turns a concurrent writer into a 409, never a lost update.
-        if events:
-            log.append(conn, self.stream_id, STREAM_TYPES[self.kind], self.version, events, metadata)
-            self.version += len(events)
+class Aggregate(aggregates.Aggregate):
+    stream_types: ClassVar[Mapping[str, str]] = STREAM_TYPES
 
 
 def merged(schema: type[BaseModel], fields: dict[str, Any], changes: BaseModel) -> dict[str, Any]:
