@@ -32,6 +32,7 @@ from sqlalchemy import (
 
 from services.events.notifications import OUTBOX_PROJECTOR
 from shared.eventlog import Projector, RecordedEvent
+from shared.projections import DispatchingProjector, created, stamps, touched
 from shared.tables import metadata
 
 
@@ -54,14 +55,6 @@ def session_slots(session_id: str, starts_at: datetime, slot_minutes: int, slot_
 
 # --------------------------------------------------------------------------------------------
 # Tables (migration 0003 creates exactly these)
-
-
-def _stamps() -> list[Column]:
-    return [
-        Column("version", Integer, nullable=False),
-        Column("created_at", String(32), nullable=False),
-        Column("updated_at", String(32), nullable=False),
-    ]
 
 
 events = Table(
@@ -87,7 +80,7 @@ events = Table(
     Column("agenda_published", Boolean, nullable=False),
     Column("session_count", Integer, nullable=False),  # B2B sessions ever added: names the next one
     Column("last_schedule", JSON),
-    *_stamps(),
+    *stamps(),
     Index("ix_events_events_starts_at", "starts_at", "id"),
 )
 
@@ -137,7 +130,7 @@ participants = Table(
     Column("keywords", JSON, nullable=False),
     Column("unavailable_slots", JSON, nullable=False),
     Column("booth", String(40)),
-    *_stamps(),
+    *stamps(),
     Index("ix_events_participants_event", "event_id", "status", "queue_position"),
     Index("ix_events_participants_contact", "event_id", "contact_id"),
 )
@@ -165,7 +158,7 @@ meetings = Table(
     Column("decline_reason", String(500)),
     Column("cancelled_by", String(36)),
     Column("cancel_reason", String(500)),
-    *_stamps(),
+    *stamps(),
     Index("ix_events_meetings_event", "event_id", "status", "created_at"),
     Index("ix_events_meetings_slot", "event_id", "slot_id"),
     Index("ix_events_meetings_requester", "requester_id", "status"),
@@ -192,29 +185,8 @@ TABLES = (events, b2b_sessions, slots, participants, meetings, outcomes)
 # Projectors
 
 
-class _Projector:
-    """Dispatches `events.<Name>` to `on_<Name>(conn, event, recorded)`."""
-
-    name: str
-    tables: Sequence[Table]
-
-    def _method(self, event_type: str) -> Any:
-        prefix, _, name = event_type.partition(".")
-        return getattr(self, f"on_{name}", None) if prefix == "events" else None
-
-    def handles(self, event_type: str) -> bool:
-        return self._method(event_type) is not None
-
-    def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
-        self._method(recorded.event_type)(conn, recorded.event, recorded)
-
-
-def _created(recorded: RecordedEvent) -> dict[str, Any]:
-    return {"version": recorded.version, "created_at": recorded.recorded_at, "updated_at": recorded.recorded_at}
-
-
-def _touched(recorded: RecordedEvent) -> dict[str, Any]:
-    return {"version": recorded.version, "updated_at": recorded.recorded_at}
+class _Projector(DispatchingProjector):
+    prefix = "events"
 
 
 _EVENT_TIMES = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
@@ -231,12 +203,12 @@ class EventProjector(_Projector):
     tables: Sequence[Table] = (events, b2b_sessions, slots)
 
     def _set(self, conn: Connection, event_id: str, recorded: RecordedEvent, **values: Any) -> None:
-        conn.execute(update(events).where(events.c.id == event_id).values(**values, **_touched(recorded)))
+        conn.execute(update(events).where(events.c.id == event_id).values(**values, **touched(recorded)))
 
     def on_EventScheduled(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         values = _event_columns(event.model_dump(mode="json", exclude={"event_id"}))
         conn.execute(insert(events).values(id=event.event_id, **values, status="draft", agenda_published=False,
-                                           session_count=0, **_created(recorded)))
+                                           session_count=0, **created(recorded)))
 
     def on_EventUpdated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         self._set(conn, event.event_id, recorded, **_event_columns(event.changes))
@@ -287,12 +259,12 @@ class ParticipantProjector(_Projector):
 
     def _set(self, conn: Connection, participant_id: str, recorded: RecordedEvent, **values: Any) -> None:
         conn.execute(update(participants).where(participants.c.id == participant_id)
-                     .values(**values, **_touched(recorded)))
+                     .values(**values, **touched(recorded)))
 
     def _insert(self, conn: Connection, event: Any, recorded: RecordedEvent, status: str) -> None:
         conn.execute(insert(participants).values(
             id=event.participant_id, **event.model_dump(exclude={"participant_id"}), status=status,
-            queue_position=recorded.position, keywords=[], unavailable_slots=[], **_created(recorded)))
+            queue_position=recorded.position, keywords=[], unavailable_slots=[], **created(recorded)))
 
     def on_ParticipantRegistered(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         self._insert(conn, event, recorded, "registered")
@@ -327,11 +299,11 @@ class MeetingProjector(_Projector):
     tables: Sequence[Table] = (meetings, outcomes)
 
     def _set(self, conn: Connection, meeting_id: str, recorded: RecordedEvent, **values: Any) -> None:
-        conn.execute(update(meetings).where(meetings.c.id == meeting_id).values(**values, **_touched(recorded)))
+        conn.execute(update(meetings).where(meetings.c.id == meeting_id).values(**values, **touched(recorded)))
 
     def on_MeetingRequested(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(meetings).values(id=event.meeting_id, **event.model_dump(exclude={"meeting_id"}),
-                                             status="requested", locked=False, **_created(recorded)))
+                                             status="requested", locked=False, **created(recorded)))
 
     def on_MeetingAccepted(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         self._set(conn, event.meeting_id, recorded, status="accepted")

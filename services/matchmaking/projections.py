@@ -26,18 +26,11 @@ from sqlalchemy import (
 )
 
 from shared.eventlog import DomainEvent, Projector, RecordedEvent
+from shared.projections import DispatchingProjector, created, stamps, touched
 from shared.tables import metadata
 
 # --------------------------------------------------------------------------------------------
 # Tables (migration 0005 creates exactly these)
-
-
-def _stamps() -> list[Column]:
-    return [
-        Column("version", Integer, nullable=False),
-        Column("created_at", String(32), nullable=False),
-        Column("updated_at", String(32), nullable=False),
-    ]
 
 
 opportunities = Table(
@@ -70,7 +63,7 @@ opportunities = Table(
     Column("close_reason", String(1000)),
     Column("rejection_reason", String(1000)),
     Column("duplicate_of", JSON, nullable=False),  # [{opportunity_id, similarity}]
-    *_stamps(),
+    *stamps(),
     Index("ix_matchmaking_opportunities_owner", "organisation_id", "kind", "status"),
     Index("ix_matchmaking_opportunities_expiry", "status", "expires_on"),
     Index("ix_matchmaking_opportunities_created", "created_at", "id"),
@@ -90,7 +83,7 @@ interests = Table(
     Column("owner_contact_id", String(36)),
     Column("decided_at", String(32)),
     Column("decline_reason", String(1000)),
-    *_stamps(),
+    *stamps(),
     Index("ix_matchmaking_interests_opportunity", "opportunity_id", "created_at", "id"),
     Index("ix_matchmaking_interests_organisation", "organisation_id", "status"),
 )
@@ -111,7 +104,7 @@ calls = Table(
     Column("eligible_countries", JSON, nullable=False),
     Column("keywords", JSON, nullable=False),
     Column("competencies", JSON, nullable=False),
-    *_stamps(),
+    *stamps(),
     Index("ix_matchmaking_calls_deadline", "deadline", "id"),
 )
 
@@ -122,29 +115,8 @@ TABLES = (opportunities, interests, calls)
 # Projectors
 
 
-class _Projector:
-    """Dispatches `matchmaking.<Name>` to `on_<Name>(conn, event, recorded)`."""
-
-    name: str
-    tables: Sequence[Table]
-
-    def _method(self, event_type: str) -> Any:
-        prefix, _, name = event_type.partition(".")
-        return getattr(self, f"on_{name}", None) if prefix == "matchmaking" else None
-
-    def handles(self, event_type: str) -> bool:
-        return self._method(event_type) is not None
-
-    def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
-        self._method(recorded.event_type)(conn, recorded.event, recorded)
-
-
-def _created(recorded: RecordedEvent) -> dict[str, Any]:
-    return {"version": recorded.version, "created_at": recorded.recorded_at, "updated_at": recorded.recorded_at}
-
-
-def _touched(recorded: RecordedEvent) -> dict[str, Any]:
-    return {"version": recorded.version, "updated_at": recorded.recorded_at}
+class _Projector(DispatchingProjector):
+    prefix = "matchmaking"
 
 
 def _fields(event: DomainEvent, *, without: str) -> dict[str, Any]:
@@ -166,11 +138,11 @@ class OpportunityProjector(_Projector):
 
     def _set(self, conn: Connection, opportunity_id: str, recorded: RecordedEvent, **values: Any) -> None:
         conn.execute(update(opportunities).where(opportunities.c.id == opportunity_id)
-                     .values(**values, **_touched(recorded)))
+                     .values(**values, **touched(recorded)))
 
     def on_OpportunityDrafted(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(opportunities).values(id=event.opportunity_id, **_fields(event, without="opportunity_id"),
-                                                  status="draft", duplicate_of=[], **_created(recorded)))
+                                                  status="draft", duplicate_of=[], **created(recorded)))
 
     def on_OpportunityUpdated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         self._set(conn, event.opportunity_id, recorded, **_dated(event.changes, ["deadline"]))
@@ -209,16 +181,16 @@ class InterestProjector(_Projector):
 
     def on_InterestExpressed(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(interests).values(id=event.interest_id, **_fields(event, without="interest_id"),
-                                              status="pending", **_created(recorded)))
+                                              status="pending", **created(recorded)))
 
     def on_InterestAccepted(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(update(interests).where(interests.c.id == event.interest_id).values(
             status="accepted", owner_organisation_id=event.owner_organisation_id,
-            owner_contact_id=event.owner_contact_id, decided_at=recorded.recorded_at, **_touched(recorded)))
+            owner_contact_id=event.owner_contact_id, decided_at=recorded.recorded_at, **touched(recorded)))
 
     def on_InterestDeclined(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(update(interests).where(interests.c.id == event.interest_id).values(
-            status="declined", decline_reason=event.reason, decided_at=recorded.recorded_at, **_touched(recorded)))
+            status="declined", decline_reason=event.reason, decided_at=recorded.recorded_at, **touched(recorded)))
 
 
 class CallProjector(_Projector):
@@ -226,11 +198,11 @@ class CallProjector(_Projector):
     tables: Sequence[Table] = (calls,)
 
     def on_FundingCallRegistered(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
-        conn.execute(insert(calls).values(id=event.call_id, **_fields(event, without="call_id"), **_created(recorded)))
+        conn.execute(insert(calls).values(id=event.call_id, **_fields(event, without="call_id"), **created(recorded)))
 
     def on_FundingCallUpdated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(update(calls).where(calls.c.id == event.call_id)
-                     .values(**_dated(event.changes, ["opens_on", "deadline"]), **_touched(recorded)))
+                     .values(**_dated(event.changes, ["opens_on", "deadline"]), **touched(recorded)))
 
 
 PROJECTORS: list[Projector] = [OpportunityProjector(), InterestProjector(), CallProjector()]

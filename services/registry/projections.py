@@ -35,19 +35,12 @@ from sqlalchemy import (
 from services.registry.vocabulary import COMPETENCY_LABELS, Competency
 from shared.eventlog import DomainEvent, Projector, RecordedEvent
 from shared.pii import ERASED
+from shared.projections import DispatchingProjector, created, stamps, touched
 from shared.tables import metadata
 from shared.text import fold, name_key
 
 # --------------------------------------------------------------------------------------------
 # Tables (migration 0002 creates exactly these)
-
-
-def _stamps() -> list[Column]:
-    return [
-        Column("version", Integer, nullable=False),
-        Column("created_at", String(32), nullable=False),
-        Column("updated_at", String(32), nullable=False),
-    ]
 
 
 clusters = Table(
@@ -64,7 +57,7 @@ clusters = Table(
     Column("description", Text),
     Column("name_key", String(300), nullable=False),
     Column("archived", Boolean, nullable=False),
-    *_stamps(),
+    *stamps(),
     Index("ix_registry_clusters_name_key", "name_key", "id"),
 )
 
@@ -91,7 +84,7 @@ organisations = Table(
     Column("name_text", String(500), nullable=False),  # folded names, ranks name hits first
     Column("search_text", Text, nullable=False),
     Column("archived", Boolean, nullable=False),
-    *_stamps(),
+    *stamps(),
     Index("ix_registry_organisations_name_key", "name_key", "id"),
     Index("ix_registry_organisations_kind", "kind"),
     Index("ix_registry_organisations_country", "country", "nuts_region"),
@@ -122,7 +115,7 @@ contacts = Table(
     Column("email", Text),
     Column("phone", Text),
     Column("position", Text),
-    *_stamps(),
+    *stamps(),
     Index("ix_registry_contacts_organisation", "organisation_id", "created_at", "id"),
 )
 
@@ -152,7 +145,7 @@ memberships = Table(
     Column("ended_on", Date),
     Column("period_end", Date),
     Column("status_reason", String(500)),
-    *_stamps(),
+    *stamps(),
     Index("ix_registry_memberships_cluster", "cluster_id", "status", "organisation_id"),
     Index("ix_registry_memberships_organisation", "organisation_id", "status"),
     Index("ix_registry_memberships_created", "created_at", "id"),
@@ -169,7 +162,7 @@ connections = Table(
     Column("since", Date),
     Column("ended_on", Date),
     Column("active", Boolean, nullable=False),
-    *_stamps(),
+    *stamps(),
     Index("ix_registry_connections_source", "source_id", "kind"),
     Index("ix_registry_connections_target", "target_id", "kind"),
     Index("ix_registry_connections_created", "created_at", "id"),
@@ -184,7 +177,7 @@ working_groups = Table(
     Column("description", Text),
     Column("name_key", String(200), nullable=False),
     Column("member_count", Integer, nullable=False),
-    *_stamps(),
+    *stamps(),
     Index("ix_registry_working_groups_cluster", "cluster_id", "name_key", "id"),
     Index("ix_registry_working_groups_name_key", "name_key", "id"),
 )
@@ -208,29 +201,8 @@ TABLES = (clusters, organisations, organisation_facets, contacts, person_consent
 # Projectors
 
 
-class _Projector:
-    """Dispatches `registry.<Name>` to `on_<Name>(conn, event, recorded)`."""
-
-    name: str
-    tables: Sequence[Table]
-
-    def _method(self, event_type: str) -> Any:
-        prefix, _, name = event_type.partition(".")
-        return getattr(self, f"on_{name}", None) if prefix == "registry" else None
-
-    def handles(self, event_type: str) -> bool:
-        return self._method(event_type) is not None
-
-    def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
-        self._method(recorded.event_type)(conn, recorded.event, recorded)
-
-
-def _created(recorded: RecordedEvent) -> dict[str, Any]:
-    return {"version": recorded.version, "created_at": recorded.recorded_at, "updated_at": recorded.recorded_at}
-
-
-def _touched(recorded: RecordedEvent) -> dict[str, Any]:
-    return {"version": recorded.version, "updated_at": recorded.recorded_at}
+class _Projector(DispatchingProjector):
+    prefix = "registry"
 
 
 def _fields(event: DomainEvent, *, without: tuple[str, ...]) -> dict[str, Any]:
@@ -244,17 +216,17 @@ class ClusterProjector(_Projector):
     def on_ClusterRegistered(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         row = _fields(event, without=("cluster_id",))
         conn.execute(insert(clusters).values(id=event.cluster_id, **row, name_key=name_key(event.name),
-                                             archived=False, **_created(recorded)))
+                                             archived=False, **created(recorded)))
 
     def on_ClusterUpdated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         values = dict(event.changes)
         if "name" in values:
             values["name_key"] = name_key(values["name"])
-        conn.execute(update(clusters).where(clusters.c.id == event.cluster_id).values(**values, **_touched(recorded)))
+        conn.execute(update(clusters).where(clusters.c.id == event.cluster_id).values(**values, **touched(recorded)))
 
     def on_ClusterArchived(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(update(clusters).where(clusters.c.id == event.cluster_id)
-                     .values(archived=True, **_touched(recorded)))
+                     .values(archived=True, **touched(recorded)))
 
 
 _FACETS = {"roles": "role", "stages": "stage", "competencies": "competency"}
@@ -267,20 +239,20 @@ class OrganisationProjector(_Projector):
     def on_OrganisationRegistered(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         record = _fields(event, without=("organisation_id",))
         conn.execute(insert(organisations).values(id=event.organisation_id, **record, **_derived(record),
-                                                  archived=False, **_created(recorded)))
+                                                  archived=False, **created(recorded)))
         self._write_facets(conn, event.organisation_id, record)
 
     def on_OrganisationUpdated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         row = conn.execute(select(organisations).where(organisations.c.id == event.organisation_id)).mappings().one()
         record = {**dict(row), **event.changes}
         conn.execute(update(organisations).where(organisations.c.id == event.organisation_id)
-                     .values(**event.changes, **_derived(record), **_touched(recorded)))
+                     .values(**event.changes, **_derived(record), **touched(recorded)))
         if _FACETS.keys() & event.changes.keys():
             self._write_facets(conn, event.organisation_id, record)
 
     def on_OrganisationArchived(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(update(organisations).where(organisations.c.id == event.organisation_id)
-                     .values(archived=True, **_touched(recorded)))
+                     .values(archived=True, **touched(recorded)))
 
     @staticmethod
     def _write_facets(conn: Connection, organisation_id: str, record: dict[str, Any]) -> None:
@@ -311,11 +283,11 @@ class ContactProjector(_Projector):
 
     def on_ContactAdded(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(contacts).values(id=event.contact_id, **_fields(event, without=("contact_id",)),
-                                             **_created(recorded)))
+                                             **created(recorded)))
 
     def on_ContactUpdated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(update(contacts).where(contacts.c.id == event.contact_id)
-                     .values(**event.changes, **_touched(recorded)))
+                     .values(**event.changes, **touched(recorded)))
 
     def on_ContactRemoved(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(delete(contacts).where(contacts.c.id == event.contact_id))
@@ -325,7 +297,7 @@ class ContactProjector(_Projector):
         conn.execute(insert(person_consents).values(
             person_id=event.contact_id, newsletter=event.newsletter, recorded_at=event.recorded_at,
             share_profile_with_partner_clusters=event.share_profile_with_partner_clusters))
-        conn.execute(update(contacts).where(contacts.c.id == event.contact_id).values(**_touched(recorded)))
+        conn.execute(update(contacts).where(contacts.c.id == event.contact_id).values(**touched(recorded)))
 
     def on_PersonErased(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         # The key is gone (shared/pii.py), so the envelopes read "erased" anyway; the row says so
@@ -333,7 +305,7 @@ class ContactProjector(_Projector):
         c = contacts.c
         conn.execute(update(contacts).where(c.id == event.contact_id).values(
             name=ERASED, **{column.name: case((column.is_(None), None), else_=ERASED)
-                            for column in (c.email, c.phone, c.position)}, **_touched(recorded)))
+                            for column in (c.email, c.phone, c.position)}, **touched(recorded)))
 
 
 class MembershipProjector(_Projector):
@@ -342,11 +314,11 @@ class MembershipProjector(_Projector):
 
     def on_MembershipApplied(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(memberships).values(id=event.membership_id, **_fields(event, without=("membership_id",)),
-                                                status="applied", **_created(recorded)))
+                                                status="applied", **created(recorded)))
 
     def _set(self, conn: Connection, membership_id: str, recorded: RecordedEvent, **values: Any) -> None:
         conn.execute(update(memberships).where(memberships.c.id == membership_id)
-                     .values(**values, **_touched(recorded)))
+                     .values(**values, **touched(recorded)))
 
     def on_MembershipActivated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         self._set(conn, event.membership_id, recorded, status="active", activated_on=event.on,
@@ -369,11 +341,11 @@ class ConnectionProjector(_Projector):
 
     def on_ConnectionRecorded(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(connections).values(id=event.connection_id, **_fields(event, without=("connection_id",)),
-                                                active=True, **_created(recorded)))
+                                                active=True, **created(recorded)))
 
     def on_ConnectionEnded(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(update(connections).where(connections.c.id == event.connection_id)
-                     .values(active=False, ended_on=event.on, **_touched(recorded)))
+                     .values(active=False, ended_on=event.on, **touched(recorded)))
 
 
 class WorkingGroupProjector(_Projector):
@@ -383,7 +355,7 @@ class WorkingGroupProjector(_Projector):
     def on_WorkingGroupFormed(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(working_groups).values(
             id=event.working_group_id, cluster_id=event.cluster_id, name=event.name, description=event.description,
-            name_key=name_key(event.name), member_count=0, **_created(recorded)))
+            name_key=name_key(event.name), member_count=0, **created(recorded)))
 
     def on_WorkingGroupMemberJoined(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         conn.execute(insert(working_group_members).values(
@@ -400,7 +372,7 @@ class WorkingGroupProjector(_Projector):
     @staticmethod
     def _count(conn: Connection, working_group_id: str, recorded: RecordedEvent, step: int) -> None:
         conn.execute(update(working_groups).where(working_groups.c.id == working_group_id)
-                     .values(member_count=working_groups.c.member_count + step, **_touched(recorded)))
+                     .values(member_count=working_groups.c.member_count + step, **touched(recorded)))
 
 
 PROJECTORS: list[Projector] = [
