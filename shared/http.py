@@ -28,7 +28,7 @@ from shared.errors import (
     install_problem_handlers,
     problem_response,
 )
-from shared.eventlog import Metadata
+from shared.eventlog import EventLog, Metadata
 from shared.idempotency import IdempotencyKeys, IdempotencyMiddleware
 from shared.limits import install_limits
 from shared.migrate import pending
@@ -146,6 +146,19 @@ async def _metadata(
 
 
 RequestMetadata = Annotated[Metadata, Depends(_metadata)]
+
+
+# The store and the log the app was created with (async: a plain `def` dependency costs a thread hop).
+async def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+async def _log(request: Request) -> EventLog:
+    return request.app.state.log
+
+
+Db = Annotated[Database, Depends(_db)]
+Log = Annotated[EventLog, Depends(_log)]
 
 
 def etag(version: int) -> str:

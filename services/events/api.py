@@ -53,7 +53,7 @@ from shared.auth import CLUSTER_MANAGER, MEMBER, Anyone, Principal, allow
 from shared.db import Database
 from shared.errors import Forbidden, NotFound
 from shared.eventlog import EventLog
-from shared.http import IfMatch, OptionalIfMatch, RequestMetadata, etag, problems
+from shared.http import Db, IfMatch, Log, OptionalIfMatch, RequestMetadata, etag, problems
 
 T = TypeVar("T")
 
@@ -74,20 +74,12 @@ ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 
 
 # Dependencies are `async def`: FastAPI would run a plain `def` in a worker thread, per request.
-async def _log(request: Request) -> EventLog:
-    return request.app.state.log
-
-
-async def _db(request: Request) -> Database:
-    return request.app.state.db
 
 
 async def _registry(request: Request) -> RegistryClient:
     return request.app.state.registry
 
 
-Log = Annotated[EventLog, Depends(_log)]
-Db = Annotated[Database, Depends(_db)]
 Registry = Annotated[RegistryClient, Depends(_registry)]
 
 

@@ -45,10 +45,10 @@ from services.matchmaking.models import (
     RenewRequest,
 )
 from shared.auth import CLUSTER_MANAGER, MEMBER, Anyone, Principal, allow
-from shared.db import Database
+
 from shared.errors import Forbidden, InvalidInput, NotFound
-from shared.eventlog import EventLog
-from shared.http import IfMatch, OptionalIfMatch, RequestMetadata, etag, problems
+
+from shared.http import Db, IfMatch, Log, OptionalIfMatch, RequestMetadata, etag, problems
 
 T = TypeVar("T")
 
@@ -71,12 +71,6 @@ ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 
 
 # Dependencies are `async def`: FastAPI would run a plain `def` in a worker thread, per request.
-async def _log(request: Request) -> EventLog:
-    return request.app.state.log
-
-
-async def _db(request: Request) -> Database:
-    return request.app.state.db
 
 
 async def _feed(request: Request) -> IndexFeed:
@@ -96,8 +90,6 @@ async def _limiter(request: Request) -> anyio.CapacityLimiter:
     return request.app.state.cpu_limiter
 
 
-Log = Annotated[EventLog, Depends(_log)]
-Db = Annotated[Database, Depends(_db)]
 Feed = Annotated[IndexFeed, Depends(_feed)]
 Events = Annotated[EventsClient, Depends(_events)]
 Today = Annotated[date, Depends(_today)]

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import ColumnElement, Connection
 
 from services.registry import access, domain, queries
@@ -56,7 +56,7 @@ from shared.auth import CLUSTER_MANAGER, MEMBER, Anyone, Principal, allow
 from shared.db import Database
 from shared.errors import Forbidden, NotFound
 from shared.eventlog import EventLog
-from shared.http import IfMatch, OptionalIfMatch, RequestMetadata, etag, problems
+from shared.http import Db, IfMatch, Log, OptionalIfMatch, RequestMetadata, etag, problems
 
 T = TypeVar("T")
 S = TypeVar("S", bound=Stamps)
@@ -81,18 +81,6 @@ ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 
 
 # Dependencies are `async def`: FastAPI would run a plain `def` in a worker thread, per request.
-async def _log(request: Request) -> EventLog:
-    return request.app.state.log
-
-
-Log = Annotated[EventLog, Depends(_log)]
-
-
-async def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-Db = Annotated[Database, Depends(_db)]
 
 
 def _found(value: T | None, label: str, entity_id: str) -> T:

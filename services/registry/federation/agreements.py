@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, false, insert, or_, select, true, update
 from sqlalchemy.sql import ColumnElement
@@ -28,10 +28,10 @@ from services.registry.federation.events import (
 from services.registry.federation.tables import agreements
 from services.registry.projections import clusters
 from shared.auth import CLUSTER_MANAGER, PARTNER_CLUSTER, Principal, allow
-from shared.db import Database
+
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from shared.eventlog import NO_STREAM, EventLog, Metadata, RecordedEvent
-from shared.http import IfMatch, OptionalIfMatch, RequestMetadata, etag, problems
+from shared.http import Db, IfMatch, Log, OptionalIfMatch, RequestMetadata, etag, problems
 
 ClusterId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,64}$")]
 EventId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,64}$")]
@@ -239,18 +239,6 @@ router = APIRouter(prefix="/v1/agreements", tags=["federation"])
 Manager = Annotated[Principal, allow(CLUSTER_MANAGER)]
 Reader = Annotated[Principal, allow(CLUSTER_MANAGER, PARTNER_CLUSTER)]
 WRITE_ERRORS = problems(401, 403, 404, 409, 412, 422, 428)
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _log(request: Request) -> EventLog:
-    return request.app.state.log
-
-
-Db = Annotated[Database, Depends(_db)]
-Log = Annotated[EventLog, Depends(_log)]
 
 
 def _tagged(response: Response, agreement: AgreementPublic) -> AgreementPublic:

@@ -39,7 +39,7 @@ import orjson
 import structlog
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
@@ -60,7 +60,7 @@ from shared.auth import PARTNER_CLUSTER, Principal, allow
 from shared.db import Database
 from shared.errors import InvalidInput
 from shared.eventlog import EventLog, RecordedEvent
-from shared.http import problems
+from shared.http import Db, problems
 from shared.pagination import decode_cursor, encode_cursor
 from shared.subscriptions import CatchUpSubscription
 
@@ -478,10 +478,6 @@ class FeedPage(BaseModel):
     next_cursor: str | None
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
 def read_feed(conn: Connection, partner: str, after: str | None, limit: int) -> FeedPage:
     f = feed_items.c
     query = select(f.position, f.item_index, f.body).where(f.partner_cluster_id == partner)
@@ -494,7 +490,7 @@ def read_feed(conn: Connection, partner: str, after: str | None, limit: int) -> 
 
 
 @router.get("/v1/feed", responses=problems(401, 403, 422))
-async def feed(db: Annotated[Database, Depends(_db)], principal: Partner,
+async def feed(db: Db, principal: Partner,
                after: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the last page")] = None,
                limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
                partner_cluster_id: Annotated[str | None, Query(pattern=r"^[0-9A-Za-z-]{1,64}$",

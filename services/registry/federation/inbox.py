@@ -22,7 +22,7 @@ import httpx
 import orjson
 import structlog
 from cloudevents.core.formats.json import JSONFormat
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, false, insert, select, update
 
@@ -38,10 +38,10 @@ from services.registry.federation.events import (
 from services.registry.federation.feed import TYPE_PREFIX
 from services.registry.federation.tables import forwarded, joint_events, peers, received
 from shared.auth import ANONYMOUS, CLUSTER_MANAGER, MEMBER, ROLES, Principal, allow
-from shared.db import Database
+
 from shared.errors import DomainError, Forbidden, InvalidInput, NotFound, ServiceUnavailable, Unauthorized
-from shared.eventlog import NO_STREAM, EventLog, Metadata, RecordedEvent, utc_now_text
-from shared.http import RequestMetadata, problems
+from shared.eventlog import NO_STREAM, Metadata, RecordedEvent, utc_now_text
+from shared.http import Db, Log, RequestMetadata, problems
 
 log = structlog.get_logger()
 STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -168,18 +168,6 @@ Manager = Annotated[Principal, allow(CLUSTER_MANAGER)]
 ManagerOrMember = Annotated[Principal, allow(CLUSTER_MANAGER, MEMBER)]
 # Authenticated by its signature: a bearer token, if any, counts for nothing here.
 Signed = Annotated[Principal, allow(ANONYMOUS, *ROLES)]
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _log(request: Request) -> EventLog:
-    return request.app.state.log
-
-
-Db = Annotated[Database, Depends(_db)]
-Log = Annotated[EventLog, Depends(_log)]
 
 
 def _peer_public(row: Any) -> PeerPublic:

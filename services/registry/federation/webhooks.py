@@ -34,7 +34,7 @@ import anyio
 import anyio.to_thread
 import httpx
 import structlog
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, and_, func, insert, or_, select, true, update
 
@@ -44,8 +44,8 @@ from services.registry.federation.tables import deliveries, delivery_attempts, f
 from shared.auth import CLUSTER_MANAGER, PARTNER_CLUSTER, Principal, allow
 from shared.db import Database
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.eventlog import NO_STREAM, EventLog, to_timestamp_text, utc_now_text
-from shared.http import RequestMetadata, problems
+from shared.eventlog import NO_STREAM, to_timestamp_text, utc_now_text
+from shared.http import Db, Log, RequestMetadata, problems
 from shared.pagination import decode_cursor, encode_cursor
 
 log = structlog.get_logger()
@@ -117,18 +117,6 @@ class DeliveryPage(BaseModel):
 router = APIRouter(tags=["federation"])
 Partner = Annotated[Principal, allow(PARTNER_CLUSTER)]
 Manager = Annotated[Principal, allow(CLUSTER_MANAGER)]
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db
-
-
-def _log(request: Request) -> EventLog:
-    return request.app.state.log
-
-
-Db = Annotated[Database, Depends(_db)]
-Log = Annotated[EventLog, Depends(_log)]
 
 
 def _partner(principal: Principal, given: str | None) -> str:
