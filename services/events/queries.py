@@ -5,10 +5,9 @@ one key lookup per page, and they read "erased" once the person is erased.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, String, cast, func, or_, select, tuple_
+from sqlalchemy import Connection, Select, String, cast, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from services.events.models import (
@@ -23,24 +22,10 @@ from services.events.models import (
 )
 from services.events.projections import b2b_sessions, events, meetings, outcomes, participants, slots
 from shared import pii
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import decode_cursor, encode_cursor, paged
 from shared.text import fold, words
 
 T = TypeVar("T")
-
-
-def _page(conn: Connection, stmt: Select, keys: Sequence[tuple[ColumnElement, type]], cursor: str | None,
-          limit: int, public: Callable[[dict[str, Any]], T]) -> Page[T]:
-    order = [expr for expr, _ in keys]
-    if cursor:
-        stmt = stmt.where(tuple_(*order) > tuple_(*decode_cursor(cursor, [t for _, t in keys])))
-    stmt = stmt.add_columns(*(expr.label(f"_key{i}") for i, expr in enumerate(order)))
-    rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).mappings().all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1][f"_key{i}"] for i in range(len(order))])
-    return Page[T](data=[public(dict(row)) for row in rows], next_cursor=next_cursor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,7 +61,7 @@ def list_events(conn: Connection, *, status: str | None = None, kind: str | None
     if cluster_id:
         # The JSON list as text holds each id in quotes, on SQLite and PostgreSQL alike.
         stmt = stmt.where(cast(events.c.organiser_cluster_ids, String).like(f'%"{cluster_id}"%'))
-    return _page(conn, stmt, [(events.c.starts_at, str), (events.c.id, str)], cursor, limit,
+    return paged(conn, stmt, [(events.c.starts_at, str), (events.c.id, str)], cursor, limit,
                  EventPublic.model_validate)
 
 
@@ -106,7 +91,7 @@ def list_registrations(conn: Connection, event_id: str, *, status: str | None = 
     stmt = select(participants).where(participants.c.event_id == event_id)
     if status:
         stmt = stmt.where(participants.c.status == status)
-    page = _page(conn, stmt, [(participants.c.queue_position, int)], cursor, limit, lambda row: row)
+    page = paged(conn, stmt, [(participants.c.queue_position, int)], cursor, limit, lambda row: row)
     return Page[ParticipantPublic](data=[ParticipantPublic.model_validate(row) for row in pii.open_rows(conn, page.data)],
                                    next_cursor=page.next_cursor)
 
@@ -171,7 +156,7 @@ def list_meetings(conn: Connection, event_id: str, *, participant_id: str | None
         stmt = stmt.where(or_(meetings.c.requester_id == participant_id, meetings.c.receiver_id == participant_id))
     if status:
         stmt = stmt.where(meetings.c.status == status)
-    page = _page(conn, stmt, [(meetings.c.created_at, str), (meetings.c.id, str)], cursor, limit,
+    page = paged(conn, stmt, [(meetings.c.created_at, str), (meetings.c.id, str)], cursor, limit,
                  lambda row: row)
     found = _outcomes(conn, [row["id"] for row in page.data])
     return Page[MeetingPublic](data=[_meeting(row, found.get(row["id"], [])) for row in pii.open_rows(conn, page.data)],

@@ -5,33 +5,18 @@ expired at once, before the sweep records the event (see `domain.py`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, String, and_, cast, func, not_, or_, select, tuple_
+from sqlalchemy import Connection, Select, String, and_, cast, func, not_, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from services.matchmaking.models import CallPublic, InterestPublic, OpportunityPublic, Page
 from services.matchmaking.projections import calls, interests, opportunities
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import paged
 
 T = TypeVar("T")
 o = opportunities.c
-
-
-def _page(conn: Connection, stmt: Select, keys: Sequence[tuple[ColumnElement, type]], cursor: str | None,
-          limit: int, public: Callable[[dict[str, Any]], T]) -> Page[T]:
-    order = [expr for expr, _ in keys]
-    if cursor:
-        stmt = stmt.where(tuple_(*order) > tuple_(*decode_cursor(cursor, [t for _, t in keys])))
-    stmt = stmt.add_columns(*(expr.label(f"_key{i}") for i, expr in enumerate(order)))
-    rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).mappings().all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1][f"_key{i}"] for i in range(len(order))])
-    return Page[T](data=[public(dict(row)) for row in rows], next_cursor=next_cursor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,7 +62,7 @@ def list_opportunities(conn: Connection, *, on: date, status: str | None = None,
     for column, value in ((o.kind, kind), (o.organisation_id, organisation_id), (o.call_id, call_id)):
         if value is not None:
             stmt = stmt.where(column == value)
-    return _page(conn, stmt, [(o.created_at, str), (o.id, str)], cursor, limit,
+    return paged(conn, stmt, [(o.created_at, str), (o.id, str)], cursor, limit,
                  lambda row: OpportunityPublic.model_validate(effective(row, on)))
 
 
@@ -115,7 +100,7 @@ def list_interests(conn: Connection, opportunity_id: str, *, status: str | None 
     stmt = select(interests).where(interests.c.opportunity_id == opportunity_id)
     if status is not None:
         stmt = stmt.where(interests.c.status == status)
-    return _page(conn, stmt, [(interests.c.created_at, str), (interests.c.id, str)], cursor, limit, _interest)
+    return paged(conn, stmt, [(interests.c.created_at, str), (interests.c.id, str)], cursor, limit, _interest)
 
 
 def open_interest_of(conn: Connection, opportunity_id: str, organisation_id: str) -> str | None:
@@ -142,5 +127,5 @@ def list_calls(conn: Connection, *, programme: str | None = None, open_on: date 
     if open_on is not None:
         stmt = stmt.where(calls.c.deadline >= open_on, or_(calls.c.opens_on.is_(None), calls.c.opens_on <= open_on))
     # Dates page as ISO text: the cursor carries JSON values.
-    return _page(conn, stmt, [(cast(calls.c.deadline, String), str), (calls.c.id, str)], cursor, limit,
+    return paged(conn, stmt, [(cast(calls.c.deadline, String), str), (calls.c.id, str)], cursor, limit,
                  CallPublic.model_validate)

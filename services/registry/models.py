@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +35,7 @@ from services.registry.vocabulary import (
     StakeholderRole,
     ValueChainStage,
 )
+from shared.pagination import Page  # noqa: F401  (re-exported: every service's lists page this way)
 
 # ISO 3166-1 alpha-2, plus XK (Kosovo), which EU programmes use though ISO has not assigned it.
 COUNTRY_CODES = frozenset("""
@@ -164,13 +165,6 @@ def check_region_in_country(region: str | None, info: ValidationInfo, country_fi
         if not region.startswith(prefix):
             raise ValueError(f"NUTS region {region} is not in country {country} (codes there start with {prefix})")
     return region
-
-
-class Page(BaseModel, Generic[T]):
-    """A page of a list: `next_cursor` is opaque; pass it back as `cursor` for the next page."""
-
-    data: list[T]
-    next_cursor: str | None = None
 
 
 class Stamps(BaseModel):

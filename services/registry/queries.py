@@ -38,7 +38,7 @@ from services.registry.projections import (
 from shared import pii
 from shared.errors import InvalidInput
 from shared.pii import person_keys
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import decode_cursor, encode_cursor, paged
 from shared.text import words
 
 T = TypeVar("T")
@@ -47,20 +47,6 @@ OPEN_STATUSES = ("applied", "active", "suspended")
 
 # --------------------------------------------------------------------------------------------
 # Keyset pagination
-
-
-def _page(conn: Connection, stmt: Select, keys: Sequence[tuple[ColumnElement, type]], cursor: str | None,
-          limit: int, public: Callable[[dict[str, Any]], T]) -> Page[T]:
-    order = [expr for expr, _ in keys]
-    if cursor:
-        stmt = stmt.where(tuple_(*order) > tuple_(*decode_cursor(cursor, [t for _, t in keys])))
-    stmt = stmt.add_columns(*(expr.label(f"_key{i}") for i, expr in enumerate(order)))
-    rows = conn.execute(stmt.order_by(*order).limit(limit + 1)).mappings().all()
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor([rows[-1][f"_key{i}"] for i in range(len(order))])
-    return Page[T](data=[public(dict(row)) for row in rows], next_cursor=next_cursor)
 
 
 def _one(conn: Connection, stmt: Select, public: Callable[[dict[str, Any]], T],
@@ -95,7 +81,7 @@ class JsonColumns:
 
 def _page_json(conn: Connection, stmt: Select, keys: Sequence[tuple[ColumnElement, type]], cursor: str | None,
                limit: int, columns: JsonColumns) -> bytes:
-    """`_page` rendered as the JSON of `Page[model]`, for a `stmt` that selects `columns.columns`."""
+    """`paged` rendered as the JSON of `Page[model]`, for a `stmt` that selects `columns.columns`."""
     order = [expr for expr, _ in keys]
     if cursor:
         stmt = stmt.where(tuple_(*order) > tuple_(*decode_cursor(cursor, [t for _, t in keys])))
@@ -124,7 +110,7 @@ def list_clusters(conn: Connection, *, country: str | None = None, include_archi
         stmt = stmt.where(clusters.c.country == country)
     if not include_archived:
         stmt = stmt.where(clusters.c.archived.is_(False))
-    return _page(conn, stmt, [(clusters.c.name_key, str), (clusters.c.id, str)], cursor, limit,
+    return paged(conn, stmt, [(clusters.c.name_key, str), (clusters.c.id, str)], cursor, limit,
                  ClusterPublic.model_validate)
 
 
@@ -257,7 +243,7 @@ def list_contacts(conn: Connection, organisation_id: str, *, cursor: str | None 
                   limit: int = 50) -> Page[ContactPublic]:
     """In the order they were added: names are sealed (pii), so SQL can neither sort nor search by them."""
     stmt = _contacts().where(contacts.c.organisation_id == organisation_id)
-    page = _page(conn, stmt, [(contacts.c.created_at, str), (contacts.c.id, str)], cursor, limit, dict)
+    page = paged(conn, stmt, [(contacts.c.created_at, str), (contacts.c.id, str)], cursor, limit, dict)
     return Page[ContactPublic](data=[_contact(row) for row in pii.open_rows(conn, page.data)],
                                next_cursor=page.next_cursor)
 
@@ -285,7 +271,7 @@ def list_memberships(conn: Connection, *, organisation_id: str | None = None, cl
     for column, value in ((m.organisation_id, organisation_id), (m.cluster_id, cluster_id), (m.status, status)):
         if value:
             stmt = stmt.where(column == value)
-    return _page(conn, stmt, [(m.created_at, str), (m.id, str)], cursor, limit, MembershipPublic.model_validate)
+    return paged(conn, stmt, [(m.created_at, str), (m.id, str)], cursor, limit, MembershipPublic.model_validate)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,7 +300,7 @@ def list_connections(conn: Connection, *, organisation_id: str | None = None, ki
         stmt = stmt.where(c.kind == kind)
     if not include_ended:
         stmt = stmt.where(c.active.is_(True))
-    return _page(conn, stmt, [(c.created_at, str), (c.id, str)], cursor, limit, ConnectionPublic.model_validate)
+    return paged(conn, stmt, [(c.created_at, str), (c.id, str)], cursor, limit, ConnectionPublic.model_validate)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,12 +327,12 @@ def list_working_groups(conn: Connection, *, cluster_id: str | None = None, orga
     if organisation_id:
         members = working_group_members.c
         stmt = stmt.where(exists().where(members.working_group_id == w.id, members.organisation_id == organisation_id))
-    return _page(conn, stmt, [(w.name_key, str), (w.id, str)], cursor, limit, WorkingGroupPublic.model_validate)
+    return paged(conn, stmt, [(w.name_key, str), (w.id, str)], cursor, limit, WorkingGroupPublic.model_validate)
 
 
 def list_working_group_members(conn: Connection, working_group_id: str, *, cursor: str | None = None,
                                limit: int = 50) -> Page[WorkingGroupMemberPublic]:
     members = working_group_members.c
     stmt = select(working_group_members).where(members.working_group_id == working_group_id)
-    return _page(conn, stmt, [(members.organisation_id, str)], cursor, limit,
+    return paged(conn, stmt, [(members.organisation_id, str)], cursor, limit,
                  WorkingGroupMemberPublic.model_validate)
