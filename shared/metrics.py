@@ -19,6 +19,7 @@ import bisect
 import functools
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -54,6 +55,38 @@ def observe_request(service: str, method: str, route: str, status: int, seconds:
         children = _http_children.setdefault(key, (HTTP_REQUESTS.labels(*key), HTTP_DURATION.labels(*key)))
     children[0].inc()
     children[1].observe(seconds)
+
+
+# --------------------------------------------------------------------------------------------
+# Read cache (shared/read_cache.py)
+
+_READ_CACHE = Counter("clusterhub_read_cache_requests_total",
+                      "Cacheable reads, by outcome: hit (answered from memory), miss (the route ran), "
+                      "bypass (no-cache, or the store's version unknown)", ["outcome"])
+READ_CACHE_HITS, READ_CACHE_MISSES, READ_CACHE_BYPASS = (_READ_CACHE.labels(outcome)
+                                                         for outcome in ("hit", "miss", "bypass"))
+
+
+class _ReadCacheSize(Collector):
+    """Entries and bytes held, summed over the process's caches (tests build many apps: weakly held)."""
+
+    def __init__(self) -> None:
+        self.caches: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[Metric]:
+        caches = list(self.caches)
+        yield GaugeMetricFamily("clusterhub_read_cache_entries", "Responses held by the read cache",
+                                value=sum(len(cache.entries) for cache in caches))
+        yield GaugeMetricFamily("clusterhub_read_cache_bytes", "Bytes of response bodies held by the read cache",
+                                value=sum(cache.bytes for cache in caches))
+
+
+_READ_CACHE_SIZE = _ReadCacheSize()
+REGISTRY.register(_READ_CACHE_SIZE)
+
+
+def watch_read_cache(cache: Any) -> None:
+    _READ_CACHE_SIZE.caches.add(cache)
 
 
 # --------------------------------------------------------------------------------------------

@@ -137,9 +137,15 @@ def _upper(value: str | None) -> str | None:
     return value.upper() if value else None
 
 
+def organisation_scope(principal: Principal) -> tuple[frozenset[str], str | None, str | None]:
+    """All that decides which organisations the caller may see (and may call the routes at all):
+    the key of the conditions below, and of the read cache's responses (services/registry/app.py)."""
+    return principal.roles, principal.cluster, principal.organisation
+
+
 def _organisation_scope(principal: Principal) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """Which organisations, and which memberships to filter them by, the caller may see."""
-    return _scope_conditions(principal.roles, principal.cluster, principal.organisation)
+    return _scope_conditions(*organisation_scope(principal))
 
 
 @functools.lru_cache(maxsize=1024)

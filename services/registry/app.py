@@ -7,7 +7,7 @@ from services.registry import api, audit, federation, importer, persons
 from services.registry.federation import worker as federation_worker
 from services.registry.projections import PROJECTORS
 from services.registry.settings import RegistrySettings
-from shared import api_keys
+from shared import api_keys, read_cache
 from shared.db import Database
 from shared.eventlog import EventLog
 from shared.http import service_app
@@ -29,4 +29,8 @@ def create_app(settings: RegistrySettings | None = None, *, db: Database | None 
     app.include_router(api_keys.router)  # the token endpoint: tokens are issued where the API keys are kept
     app.include_router(federation.router)
     federation_worker.install(app, db, settings)
+    # The hot reads (bench/api_load.py's get, list and search), answered from memory while the store
+    # has not changed; the key holds what decides the caller's view (shared/read_cache.py).
+    read_cache.install(app, db, api.router, {api.get_organisation: api.organisation_scope,
+                                             api.list_organisations: api.organisation_scope})
     return app
