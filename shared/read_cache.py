@@ -64,6 +64,7 @@ __all__ = ["CHANNEL", "ReadCache", "install"]
 log = structlog.get_logger()
 
 CHANNEL = "clusterhub_writes"  # migrations/versions/0012_write_notifications.py
+APPLICATION_NAME = "clusterhub-read-cache"  # the listener's session, as pg_stat_activity names it
 MAX_ENTRIES = 2048
 MAX_BYTES = 32 * 1024 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -139,8 +140,8 @@ class PostgresNotifications:
             try:
                 # Keepalives: a peer that vanished without closing the socket is noticed in seconds.
                 async with await psycopg.AsyncConnection.connect(
-                        self.url, autocommit=True, keepalives=1, keepalives_idle=5, keepalives_interval=2,
-                        keepalives_count=2) as conn:
+                        self.url, autocommit=True, application_name=APPLICATION_NAME, keepalives=1,
+                        keepalives_idle=5, keepalives_interval=2, keepalives_count=2) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     # Whatever committed while nobody listened is unknown: start from a new version.
                     self.generation += 1
