@@ -10,7 +10,7 @@ from typing import ClassVar, Self
 from sqlalchemy import Connection
 
 from shared.errors import Conflict, NotFound, PreconditionFailed
-from shared.eventlog import DomainEvent, EventLog, Metadata, stream_id
+from shared.eventlog import DomainEvent, EventLog, Metadata, RecordedEvent, stream_id
 
 
 @dataclass
@@ -54,7 +54,11 @@ class Aggregate:
         if self.exists:
             raise Conflict(f"{self.label} {self.id} already exists", id=self.id)
 
-    def save(self, conn: Connection, log: EventLog, events: list[DomainEvent], metadata: Metadata) -> None:
-        if events:
-            log.append(conn, self.stream_id, self.stream_types[self.kind], self.version, events, metadata)
-            self.version += len(events)
+    def save(self, conn: Connection, log: EventLog, events: list[DomainEvent],
+             metadata: Metadata) -> list[RecordedEvent]:
+        """Append `events` at the version loaded; returns them as recorded."""
+        if not events:
+            return []
+        recorded = log.append(conn, self.stream_id, self.stream_types[self.kind], self.version, events, metadata)
+        self.version += len(events)
+        return recorded

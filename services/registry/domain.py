@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
@@ -67,8 +67,11 @@ from services.registry.models import (
 )
 from shared import aggregates, pii
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.eventlog import DomainEvent, EventLog, Metadata, utc_now_text
+from shared.eventlog import DomainEvent, EventLog, Metadata, RecordedEvent, utc_now_text
 from shared.text import name_key
+
+
+P = TypeVar("P", bound=BaseModel)
 
 
 def new_id() -> str:
@@ -190,7 +193,8 @@ class Contact(Record):
         contact.fields = pii.open_tree(conn, contact.fields)
         return contact
 
-    def save(self, conn: Connection, log: EventLog, events: list[DomainEvent], metadata: Metadata) -> None:
+    def save(self, conn: Connection, log: EventLog, events: list[DomainEvent],
+             metadata: Metadata) -> list[RecordedEvent]:
         sealed: list[DomainEvent] = []
         for event in events:
             if isinstance(event, ContactAdded):
@@ -199,7 +203,7 @@ class Contact(Record):
                 event = event.model_copy(update={"changes": pii.seal_fields(conn, self.id, event.changes,
                                                                             PERSONAL_FIELDS)})
             sealed.append(event)
-        super().save(conn, log, sealed, metadata)
+        return super().save(conn, log, sealed, metadata)
 
     def not_erased(self) -> Self:
         if self.erased:
@@ -378,6 +382,14 @@ def _referenced(aggregate: type[Record], conn: Connection, log: EventLog, entity
         raise InvalidInput.field(f"body.{field_name}", f"{found.label} {entity_id} is archived")
 
 
+def _registered(public: type[P], entity_id: str, data: BaseModel, recorded: RecordedEvent) -> P:
+    """The read model of a record its first event just created, as the projector wrote it (the
+    validated fields and the event's stamps), without reading it back. Only for read models that
+    are exactly the Create fields plus `Stamps` and defaults (`archived`)."""
+    return public.model_construct(id=entity_id, **dict(data), version=recorded.version,
+                                  created_at=recorded.recorded_at, updated_at=recorded.recorded_at)
+
+
 def _public(value: Any) -> Any:
     assert value is not None, "the inline projection must hold what was just appended"
     return value
@@ -414,9 +426,10 @@ def archive_cluster(conn: Connection, log: EventLog, cluster_id: str, expected_v
 
 def register_organisation(conn: Connection, log: EventLog, data: OrganisationCreate, metadata: Metadata, *,
                           organisation_id: str | None = None) -> OrganisationPublic:
-    organisation = Organisation.load(conn, log, organisation_id or new_id())
-    organisation.save(conn, log, organisation.register(data), metadata)
-    return _public(queries.get_organisation(conn, organisation.id))
+    # A fresh id has no stream to load (and the append at version 0 would refuse one that existed).
+    organisation = Organisation.load(conn, log, organisation_id) if organisation_id else Organisation(new_id())
+    recorded = organisation.save(conn, log, organisation.register(data), metadata)
+    return _registered(OrganisationPublic, organisation.id, data, recorded[-1])
 
 
 def update_organisation(conn: Connection, log: EventLog, organisation_id: str, expected_version: int,

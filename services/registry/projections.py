@@ -35,7 +35,7 @@ from sqlalchemy import (
 from services.registry.vocabulary import COMPETENCY_LABELS, Competency
 from shared.eventlog import DomainEvent, Projector, RecordedEvent
 from shared.pii import ERASED
-from shared.projections import DispatchingProjector, created, stamps, touched
+from shared.projections import DispatchingProjector, created, insert_rows, stamps, touched
 from shared.tables import metadata
 from shared.text import fold, name_key
 
@@ -238,9 +238,10 @@ class OrganisationProjector(_Projector):
 
     def on_OrganisationRegistered(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         record = _fields(event, without=("organisation_id",))
-        conn.execute(insert(organisations).values(id=event.organisation_id, **record, **_derived(record),
-                                                  archived=False, **created(recorded)))
-        self._write_facets(conn, event.organisation_id, record)
+        insert_rows(conn, organisations, [{"id": event.organisation_id, **record, **_derived(record),
+                                           "archived": False, **created(recorded)}])
+        # A new organisation has no facet rows to clear.
+        insert_rows(conn, organisation_facets, _facet_rows(event.organisation_id, record))
 
     def on_OrganisationUpdated(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         row = conn.execute(select(organisations).where(organisations.c.id == event.organisation_id)).mappings().one()
@@ -257,10 +258,12 @@ class OrganisationProjector(_Projector):
     @staticmethod
     def _write_facets(conn: Connection, organisation_id: str, record: dict[str, Any]) -> None:
         conn.execute(delete(organisation_facets).where(organisation_facets.c.organisation_id == organisation_id))
-        rows = [{"organisation_id": organisation_id, "facet": facet, "value": value}
-                for field, facet in _FACETS.items() for value in record[field]]
-        if rows:
-            conn.execute(insert(organisation_facets), rows)
+        insert_rows(conn, organisation_facets, _facet_rows(organisation_id, record))
+
+
+def _facet_rows(organisation_id: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"organisation_id": organisation_id, "facet": facet, "value": value}
+            for field, facet in _FACETS.items() for value in record[field]]
 
 
 def _derived(record: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,8 @@ async def test_input_is_normalised(client: httpx.AsyncClient) -> None:
     assert (body["country"], body["nuts_region"], body["ror"]) == ("BE", "BE33", "00afp2z80")
     assert body["roles"] == ["researcher"]
     assert body["keywords"] == ["PET"]
+    # The 201 body is built from the validated input, not read back: it must be what a read returns.
+    assert (await client.get(f"/v1/organisations/{body['id']}")).json() == body
 
 
 async def test_unknown_field_is_rejected_naming_it(client: httpx.AsyncClient) -> None:
