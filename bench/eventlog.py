@@ -57,6 +57,7 @@ from shared.eventlog import (  # noqa: E402
     Metadata,
     canonical_json,
     chain_hash,
+    event_json,
     verify_chain,
 )
 from shared.migrate import upgrade  # noqa: E402
@@ -152,7 +153,7 @@ def workload(events: int, mode: str, seed: int) -> list[Append]:
         rows = []
         for version, event in enumerate(stream_events, start=1):
             position += 1
-            data_text = canonical_json(event.model_dump(mode="json"))
+            data_text = event_json(event).decode()
             digest = chain_hash(prev, position, stream_id, STREAM_TYPE, version, event.event_type,
                                 event.schema_version, data_text, meta_text, recorded_at)
             rows.append((position, stream_id, STREAM_TYPE, version, event.event_type, event.schema_version,

@@ -12,6 +12,7 @@ Tamper evidence. Each event's hash covers its content and the previous event's h
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from shared.metrics import APPENDS
 
 GENESIS_HASH = "0" * 64
 NO_STREAM = 0  # expected_version meaning "the stream must not exist yet"
+# How the SQLite trigger of migration 0013 begins its refusal of a row that does not continue
+# the log (a broken chain, a position or stream version gap).
+CHAIN_REFUSED = "event log refused"
 ADVISORY_LOCK_KEY = 0x636C7573  # "clus": the one lock every PostgreSQL append takes (in clusterhub_append)
 
 
@@ -102,24 +106,46 @@ class Metadata:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-@dataclass(frozen=True)
 class RecordedEvent:
-    position: int
-    stream_id: str
-    stream_type: str
-    version: int
-    event_type: str
-    schema_version: int
-    data: dict[str, Any]
-    metadata: dict[str, Any]
-    recorded_at: str
-    prev_hash: str
-    hash: str
+    """One stored event. Read-only by convention (the log never changes an event).
+
+    `data` (the event's JSON as a dict) and `event` (the typed event, upcast to the current
+    schema) are worked out on first use: an append has the typed event at hand and hands it
+    over as it is, and most readers need one of the two, not both.
+    """
+
+    __slots__ = ("position", "stream_id", "stream_type", "version", "event_type", "schema_version", "metadata",
+                 "recorded_at", "prev_hash", "hash", "data_text", "_data", "_event")
+
+    def __init__(self, position: int, stream_id: str, stream_type: str, version: int, event_type: str,
+                 schema_version: int, data_text: str, metadata: dict[str, Any], recorded_at: str, prev_hash: str,
+                 hash: str, event: DomainEvent | None = None) -> None:
+        self.position = position
+        self.stream_id = stream_id
+        self.stream_type = stream_type
+        self.version = version
+        self.event_type = event_type
+        self.schema_version = schema_version
+        self.data_text = data_text  # as stored and hashed
+        self.metadata = metadata
+        self.recorded_at = recorded_at
+        self.prev_hash = prev_hash
+        self.hash = hash
+        self._data: dict[str, Any] | None = None
+        self._event = event
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = orjson.loads(self.data_text)
+        return self._data
 
     @property
     def event(self) -> DomainEvent:
         """The typed event, upcast to the current schema version."""
-        return decode_event(self.event_type, self.schema_version, self.data)
+        if self._event is None:
+            self._event = decode_event(self.event_type, self.schema_version, self.data)
+        return self._event
 
     def public(self) -> dict[str, Any]:
         """The event as the API shows it in history and audit listings."""
@@ -135,6 +161,16 @@ class RecordedEvent:
             "recorded_at": self.recorded_at,
             "hash": self.hash,
         }
+
+    def __eq__(self, other: object) -> bool:
+        # The hash covers every other field.
+        return isinstance(other, RecordedEvent) and (self.position, self.hash) == (other.position, other.hash)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RecordedEvent(position={self.position}, stream_id={self.stream_id!r}, version={self.version}, " \
+               f"event_type={self.event_type!r})"
 
 
 class ConcurrencyError(Conflict):
@@ -170,6 +206,16 @@ class Projector(Protocol):
 
 def canonical_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def event_json(event: DomainEvent) -> bytes:
+    """An event's data as stored and hashed: the model's JSON, fields in declaration order.
+
+    pydantic's serializer itself, without `model_dump_json`'s argument handling, which costs as
+    much again; a dict and sorted keys (as rows up to 2026-12 have) would cost twice that. Both
+    read back the same, and verification hashes the stored text, whatever its key order.
+    """
+    return event.__pydantic_serializer__.to_json(event)
 
 
 def chain_hash(
@@ -282,9 +328,18 @@ def _field(raw: bytes) -> bytes:
 # Per event class, its type and schema version framed as chain_hash frames them.
 _TYPE_FIELDS: dict[type[DomainEvent], bytes] = {}
 
-# An event ready to chain: type, schema version, data, its canonical JSON, and its own
-# chain_hash fields (type, schema version, data) already framed.
-_Payload = tuple[str, int, dict[str, Any], str, bytes]
+# An event ready to chain: the event, its data as stored, and its own chain_hash fields (type,
+# schema version, data) already framed, once even if it is chained twice.
+_Payload = tuple[DomainEvent, str, bytes]
+
+
+def _payload(event: DomainEvent) -> _Payload:
+    cls = type(event)
+    type_fields = _TYPE_FIELDS.get(cls)
+    if type_fields is None:
+        type_fields = _TYPE_FIELDS[cls] = _field(cls.event_type.encode()) + _field(str(cls.schema_version).encode())
+    data = event_json(event)
+    return event, data.decode(), b"%b%d:%b" % (type_fields, len(data), data)
 
 
 @dataclass
@@ -328,18 +383,7 @@ class EventLog:
         started = perf_counter()
         meta = metadata.as_dict()
         meta_text = canonical_json(meta)
-        payloads = []
-        for event in events:
-            data = event.model_dump(mode="json")
-            data_json = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-            event_type, schema_version = event.event_type, event.schema_version
-            # The event's own chain_hash fields, framed once even if it is chained twice.
-            type_fields = _TYPE_FIELDS.get(type(event))
-            if type_fields is None:
-                type_fields = _TYPE_FIELDS[type(event)] = _field(event_type.encode()) + _field(
-                    str(schema_version).encode())
-            payloads.append((event_type, schema_version, data, data_json.decode(),
-                             b"%b%d:%b" % (type_fields, len(data_json), data_json)))
+        payloads = [_payload(event) for event in events]
         # Straight to the driver: SQLAlchemy's statement machinery costs more than the statements.
         driver = conn.connection.driver_connection
         try:
@@ -367,11 +411,12 @@ class EventLog:
         return recorded
 
     def _guess(self, expected_version: int | None) -> tuple[int, str] | None:
-        """PostgreSQL: the head this log expects to append after, where its last append ended.
+        """The head this log expects to append after: where its last append ended.
 
         Rows chained onto it go in only if it still is the head and the stream is at the
-        expected version, which saves a round trip to read the head first while this log is the
-        only writer (or, across processes, while appends do not interleave). Only the real clock
+        expected version (SQLite: the trigger of migration 0013; PostgreSQL: the append
+        functions of 0011), which saves reading the head first while this log is the only
+        writer (or, across processes, while appends do not interleave). Only the real clock
         guesses: an injected one is then read once per append, as it always was, rather than
         again after a miss.
         """
@@ -381,21 +426,27 @@ class EventLog:
 
     def _append_sqlite(self, driver: Any, stream_id: str, stream_type: str, expected_version: int | None,
                        payloads: list[_Payload], meta: dict[str, Any], meta_text: str) -> _Batch:
-        """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`) and a
-        statement costs no round trip: read the head, chain onto it, insert. (Guessing the head
-        as on PostgreSQL saves nothing here: the guarded INSERT ... SELECT costs SQLite more
-        than the read it saves.)"""
-        sql = self._sql
-        current_version, head_position, head_hash = driver.execute(sql.head, (stream_id,)).fetchone()
+        """SQLite: the transaction already holds the write lock (`BEGIN IMMEDIATE`). With a
+        guess (see _guess) the rows go straight in; when the trigger refuses the first one, no
+        row went in (each row is chained onto the one before it, so only the first can miss),
+        and the head read now is the head the rows go onto: the lock is still held."""
+        guess = self._guess(expected_version)
+        if guess is not None:
+            batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, guess[0], guess[1],
+                                expected_version)  # type: ignore[arg-type]
+            try:
+                _insert_sqlite(driver, self._sql.insert, batch.rows)
+                return batch
+            except sqlite3.IntegrityError as exc:
+                if not str(exc).startswith(CHAIN_REFUSED):
+                    raise
+        current_version, head_position, head_hash = driver.execute(self._sql.head, (stream_id,)).fetchone()
         current_version = current_version or 0
         if expected_version is not None and expected_version != current_version:
             raise ConcurrencyError(stream_id, expected_version, current_version)
         batch = self._chain(stream_id, stream_type, payloads, meta, meta_text, head_position or 0,
                             head_hash or GENESIS_HASH, current_version)
-        if len(batch.rows) == 1:
-            driver.execute(sql.insert, batch.rows[0])
-        else:
-            driver.executemany(sql.insert, batch.rows)
+        _insert_sqlite(driver, self._sql.insert, batch.rows)
         return batch
 
     def _append_postgres(self, driver: Any, stream_id: str, stream_type: str, expected_version: int | None,
@@ -451,7 +502,7 @@ class EventLog:
         sha256 = hashlib.sha256
         rows = []
         recorded = []
-        for event_type, schema_version, data, data_text, event_fields in payloads:
+        for event, data_text, event_fields in payloads:
             position += 1
             version += 1
             prev_raw, position_raw, version_raw = prev.encode(), b"%d" % position, b"%d" % version
@@ -459,10 +510,11 @@ class EventLog:
                 len(prev_raw), prev_raw, len(position_raw), position_raw, stream_fields,
                 len(version_raw), version_raw, event_fields, tail_fields,
             )).hexdigest()
+            event_type, schema_version = event.event_type, event.schema_version
             rows.append((position, stream_id, stream_type, version, event_type, schema_version, data_text,
                          meta_text, actor, tenant, recorded_at, prev, digest))
             recorded.append(RecordedEvent(position, stream_id, stream_type, version, event_type, schema_version,
-                                          data, meta, recorded_at, prev, digest))
+                                          data_text, meta, recorded_at, prev, digest, event))
             prev = digest
         return _Batch(rows, recorded)
 
@@ -538,8 +590,15 @@ class EventLog:
 def _recorded(row: Sequence[Any]) -> RecordedEvent:
     (position, stream_id, stream_type, version, event_type, schema_version, data, metadata,
      _actor, _tenant, recorded_at, prev_hash, digest) = row
-    return RecordedEvent(position, stream_id, stream_type, version, event_type, schema_version,
-                         orjson.loads(data), orjson.loads(metadata), recorded_at, prev_hash, digest)
+    return RecordedEvent(position, stream_id, stream_type, version, event_type, schema_version, data,
+                         orjson.loads(metadata), recorded_at, prev_hash, digest)
+
+
+def _insert_sqlite(driver: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
+    if len(rows) == 1:
+        driver.execute(insert, rows[0])
+    else:
+        driver.executemany(insert, rows)
 
 
 def _is_unique_violation(exc: Exception) -> bool:

@@ -1,6 +1,7 @@
 """Contract tests of the shared event log, run on SQLite and on PostgreSQL alike."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import ClassVar
 
@@ -9,6 +10,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import Column, Connection, Integer, String, Table, delete, insert, select
 
+from shared.db import Database
 from shared.eventlog import (
     EVENT_TYPES,
     GENESIS_HASH,
@@ -21,6 +23,7 @@ from shared.eventlog import (
     decode_event,
     verify_chain,
 )
+from shared.migrate import upgrade
 from shared.subscriptions import CatchUpSubscription, rebuild_projections
 
 
@@ -122,6 +125,31 @@ class TestAppend:
         assert verify_chain_now(store).ok
 
 
+    def test_a_rolled_back_append_leaves_a_wrong_guess_that_costs_nothing(self, store):
+        # The log remembers where its last append ended, even one whose transaction then rolled
+        # back: the next append must notice that this is not the head and chain onto the real one.
+        log = EventLog(store.db.dialect)
+        append(store, "parcel-a", NO_STREAM, 1, log=log)
+        with pytest.raises(RuntimeError):
+            with store.db.writing() as conn:
+                log.append(conn, "parcel-a", "test.Parcel", 1, [ParcelWeighed(parcel="a", grams=2)] * 2, META)
+                raise RuntimeError("rolled back")
+        append(store, "parcel-a", 1, 3, log=log)
+        append(store, "parcel-b", NO_STREAM, 4, log=log)
+        assert [(e.position, e.stream_id, e.version) for e in all_events(store)] == [
+            (1, "parcel-a", 1), (2, "parcel-a", 2), (3, "parcel-b", 1)]
+        assert verify_chain_now(store).ok
+
+    def test_recorded_events_of_an_append_equal_those_read_back(self, store):
+        appended = append(store, "parcel-a", NO_STREAM, 1, 2)
+        [first, second] = all_events(store)
+        assert appended == [first, second]
+        assert [e.data for e in appended] == [first.data, second.data] == [
+            {"parcel": "parcel-a", "grams": 1}, {"parcel": "parcel-a", "grams": 2}]
+        assert appended[1].event == second.event == ParcelWeighed(parcel="parcel-a", grams=2)
+        assert appended[0].public() == first.public()
+
+
 def verify_chain_now(store):
     with store.db.reading() as conn:
         return verify_chain(conn)
@@ -156,6 +184,74 @@ class TestAppendOnly:
                     conn.exec_driver_sql("TRUNCATE events")
         finally:
             owner.dispose()
+
+
+class TestSQLiteRefusesRowsThatDoNotContinueTheLog:
+    """Migration 0013: whoever inserts into the log, SQLite refuses a row whose position,
+    prev_hash or stream version does not follow what is stored (PostgreSQL checks the same in
+    its append functions)."""
+
+    @pytest.fixture
+    def sqlite(self, tmp_path):
+        db = Database(f"sqlite:///{tmp_path / 'log.db'}")
+        upgrade(db.engine)
+        log = EventLog(db.dialect)
+        with db.writing() as conn:
+            log.append(conn, "parcel-a", "test.Parcel", NO_STREAM, [ParcelWeighed(parcel="a", grams=1)], META)
+            log.append(conn, "parcel-b", "test.Parcel", NO_STREAM, [ParcelWeighed(parcel="b", grams=2)], META)
+        try:
+            yield db
+        finally:
+            db.dispose()
+
+    @staticmethod
+    def insert(db: Database, **changes):
+        """Insert a copy of the last event, changed, straight through the driver."""
+        with db.writing() as conn:
+            driver = conn.connection.driver_connection
+            columns = [c[1] for c in driver.execute("PRAGMA table_info(events)")]
+            row = dict(zip(columns, driver.execute("SELECT * FROM events ORDER BY position DESC LIMIT 1").fetchone()))
+            row.update(position=row["position"] + 1, prev_hash=row["hash"], stream_id="parcel-c", version=1,
+                       hash="f" * 64)
+            row.update(changes)
+            driver.execute(f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                           tuple(row.values()))
+
+    def test_a_row_that_continues_the_log_goes_in(self, sqlite):
+        self.insert(sqlite)
+        self.insert(sqlite, position=4, prev_hash="f" * 64, version=2, hash="e" * 64)
+        with sqlite.reading() as conn:
+            assert [e.position for e in EventLog(sqlite.dialect).read(conn)] == [1, 2, 3, 4]
+
+    @pytest.mark.parametrize("changes, refusal", [
+        ({"prev_hash": "0" * 64}, "prev_hash must follow the head"),
+        ({"position": 4}, "prev_hash must follow the head"),             # a gap
+        ({"position": 2}, "prev_hash must follow the head"),             # onto an older head
+        ({"version": 2}, "version must follow the stream"),              # a new stream starts at 1
+        ({"stream_id": "parcel-a", "version": 1}, "version must follow the stream"),  # exists already
+        ({"stream_id": "parcel-a", "version": 3}, "version must follow the stream"),  # a gap
+    ])
+    def test_a_row_that_does_not_is_refused(self, sqlite, changes, refusal):
+        with pytest.raises(sqlite3.IntegrityError, match=f"event log refused: .*{refusal}"):
+            self.insert(sqlite, **changes)
+        with sqlite.reading() as conn:
+            assert EventLog(sqlite.dialect).head_position(conn) == 2
+            assert verify_chain(conn).ok
+
+    def test_the_first_row_must_follow_the_genesis_hash(self, tmp_path):
+        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        upgrade(db.engine)
+        try:
+            row = (1, "parcel-a", "test.Parcel", 1, "test.ParcelWeighed", 1, "{}", "{}", None, None,
+                   "2026-12-06T00:00:00.000000Z", "1" * 64, "f" * 64)
+            with pytest.raises(sqlite3.IntegrityError, match="event log refused"):
+                with db.writing() as conn:
+                    conn.connection.driver_connection.execute(
+                        "INSERT INTO events (position, stream_id, stream_type, version, event_type, schema_version, "
+                        "data, metadata, actor, tenant, recorded_at, prev_hash, hash) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        finally:
+            db.dispose()
 
 
 def tamper(store, sql: str) -> None:
