@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
-import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,7 +53,12 @@ def _token(value: str | None) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Takes (or makes) the request and correlation ids, echoes them, and binds them for logging."""
+    """Takes (or makes) the request and correlation ids, echoes them, and binds them for logging.
+
+    Runs on every request, cache hits included (shared/read_cache.py), where it was a third of the
+    time: the raw header list is scanned once, and the ids are bound as structlog contextvars and
+    reset by their tokens rather than through `bound_contextvars` (which reads the whole context).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -62,22 +67,37 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        request_id = _token(headers.get(REQUEST_ID)) or uuid.uuid4().hex
+        given_request = given_correlation = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and given_request is None:
+                given_request = value
+            elif name == b"x-correlation-id" and given_correlation is None:
+                given_correlation = value
+        # As unguessable as uuid4().hex, and as long, for a fifth of the cost.
+        request_id = _token_of(given_request) or os.urandom(16).hex()
         # A request that arrives without a correlation id starts a new chain of work.
-        correlation_id = _token(headers.get(CORRELATION_ID)) or request_id
+        correlation_id = _token_of(given_correlation) or request_id
         state = scope.setdefault("state", {})
         state["request_id"], state["correlation_id"] = request_id, correlation_id
+        ids = [(_REQUEST_ID_HEADER, request_id.encode()), (_CORRELATION_ID_HEADER, correlation_id.encode())]
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                response_headers.append(REQUEST_ID, request_id)  # nothing inside sets them: no need to replace
-                response_headers.append(CORRELATION_ID, correlation_id)
+                message["headers"] = [*message.get("headers", ()), *ids]  # nothing inside sets them
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id, correlation_id=correlation_id):
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
+        try:
             await self.app(scope, receive, send_with_ids)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
+_REQUEST_ID_HEADER, _CORRELATION_ID_HEADER = REQUEST_ID.lower().encode(), CORRELATION_ID.lower().encode()
+
+
+def _token_of(value: bytes | None) -> str | None:
+    return _token(value.decode("latin-1")) if value is not None else None
 
 
 class BodySizeLimitMiddleware:

@@ -27,7 +27,9 @@ class _Stderr:
     """Writes each line to whatever sys.stderr is when the line is written (test runners swap it)."""
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        stream = sys.stderr  # one write of the whole line (print writes the newline apart), then out
+        stream.write(message + "\n")
+        stream.flush()
 
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 

@@ -19,19 +19,21 @@ visibility rules look at (the registry's: roles, cluster, organisation). A membe
 manager's entry, nor a manager another cluster's. Only 200s are kept, so a refusal is never
 replayed, and only when the request really reached the named route (FastAPI's routing decides).
 
-Freshness, exactly. The cache holds responses for one version of the store, `_token()`: any
-commit anywhere moves it and empties the cache (coarse: a write to anything invalidates
-everything, but nothing stale is ever served within one machine's view).
-- SQLite: `PRAGMA data_version` on a connection of our own, which changes whenever any other
-  connection, in this process or another, has committed (https://sqlite.org/pragma.html#pragma_data_version);
-  read on every hit (a few µs, no I/O: the WAL index is shared memory).
-- PostgreSQL: a round trip per hit would cost what the hit saves. Migration 0012 has every write
-  to the log or a read model NOTIFY `CHANNEL` at commit; a dedicated connection LISTENs and moves
-  a counter. While it is not listening (starting, the server restarting) the cache is bypassed.
-  A notification reaches other processes a moment after the commit (typically well under a
-  millisecond on one host; a network round trip across hosts): a read in another replica within
-  that window can still get the response from before. Within this process there is no window:
-  a write request moves the token itself before its response is sent (read-your-writes).
+Freshness, exactly. The cache holds responses for one version of the registry's data,
+`_token()`: a commit anywhere that appended to the event log or changed a registry read model
+(migration 0012 marks those) moves it and empties the cache (coarse: any registry write
+invalidates every entry, but nothing stale is ever served within one machine's view).
+- SQLite: `PRAGMA data_version` on a connection of our own changes whenever any other connection,
+  in this process or another, has committed (https://sqlite.org/pragma.html#pragma_data_version);
+  read on every hit (a few µs, no I/O: the WAL index is shared memory), and when it moved, the
+  count of registry writes kept by 0012's triggers is read (see SqliteVersion).
+- PostgreSQL: a round trip per hit would cost what the hit saves. 0012 has those writes NOTIFY
+  `CHANNEL` at commit; a dedicated connection LISTENs and moves a counter. While it is not
+  listening (starting, the server restarting) the cache is bypassed. A notification reaches
+  other processes a moment after the commit (typically well under a millisecond on one host; a
+  network round trip across hosts): a read in another replica within that window can still get
+  the response from before. Within this process there is no window: a write request moves the
+  token itself before its response is sent (read-your-writes).
 A response is kept only if the token read before the route ran is still the token after it:
 then nothing committed in between, and the route's snapshot is that version.
 
@@ -78,27 +80,38 @@ Scoper = Callable[[Principal], Hashable]
 
 
 class SqliteVersion:
-    """`PRAGMA data_version` of the database file, on a read-only connection of our own.
+    """The count of registry writes in `read_model_version` (migration 0012's row triggers), read
+    again only when `PRAGMA data_version`, on a connection of our own, says another connection has
+    committed something since we last looked.
 
-    It changes when any *other* connection commits, so this one must never write. Opened on first
-    use (an app served without a lifespan, as in tests, still caches). An in-memory database is
-    private to each connection, so there nothing can be seen: no version, no caching.
+    data_version changes when any *other* connection commits, so this one never writes. Read on
+    the event loop: the pragma reads the WAL index (shared memory, no I/O, no lock a writer holds)
+    in a few µs; the count is read only after a commit (also a few µs), so that leases, checkpoints
+    and the outbox, written all the time, do not empty the cache. Any error bypasses the cache
+    rather than waits (a short busy timeout). Opened on first use, so an app served without a
+    lifespan (as in tests) caches too. An in-memory database is private to each connection:
+    nothing to see there, no version, no caching.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._seen: int | None = None  # data_version when `_version` was read
+        self._version = 0
 
     def current(self) -> int | None:
         if not self.path or self.path == ":memory:" or self.path.startswith("file::memory:"):
             return None
         try:
             if self._conn is None:
-                # Read on the event loop: the pragma waits for no lock a writer holds in WAL mode; a
-                # short timeout all the same, and any error bypasses the cache rather than waits.
-                self._conn = sqlite3.connect(self.path, timeout=0.05, isolation_level=None,
-                                             check_same_thread=False)
-            return self._conn.execute("PRAGMA data_version").fetchone()[0]
+                self._conn = sqlite3.connect(self.path, timeout=0.05, isolation_level=None, check_same_thread=False)
+            seen = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if seen != self._seen:
+                # Read after the pragma: a commit between the two shows in the count, and moves
+                # data_version again for the next look.
+                self._version = self._conn.execute("SELECT version FROM read_model_version").fetchone()[0]
+                self._seen = seen
+            return self._version
         except sqlite3.Error:
             self.close()
             return None
@@ -107,6 +120,7 @@ class SqliteVersion:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._seen = None
 
     async def run(self) -> None:
         """Nothing to watch in the background: each hit asks the file."""

@@ -1,22 +1,25 @@
-"""PostgreSQL: NOTIFY on every committed write, for the per-process read cache (shared/read_cache.py).
+"""The registry's read models tell when they change, for the per-process read cache (shared/read_cache.py).
 
 A process caches its hot read responses and must drop them as soon as anything they were read
-from changes, in any process. A round trip per request to ask "has anything changed?" would cost
-as much as the read it saves, so the database tells instead: statement-level triggers send
+from changes, in any process; writes elsewhere in the store (leases, checkpoints, the outbox,
+idempotency keys) should not. The changes that count: a row appended to the event log (every
+domain write appends) or a row of a registry read model or person key changed, by whatever means
+(a projection rebuilt from the log, an erasure, a repair by hand).
+
+PostgreSQL: a round trip per request to ask "has anything changed?" would cost as much as the
+read it saves, so the database tells instead: statement-level triggers send
 `pg_notify('clusterhub_writes', '')`, which PostgreSQL delivers to every listening session when
-(and only if) the writing transaction commits, and folds into one notification per transaction
-(same channel, same payload).
+(and only if) the writing transaction commits, folded into one notification per transaction
+(same channel, same payload). The channel name is `shared.read_cache.CHANNEL`, frozen here.
 
-The triggers sit on the event log (every domain write appends to it) and on the registry's read
-models, so that writes that bypass the log (a projection rebuilt from the log, an erasure, a repair by hand)
-invalidate too. The channel name is `shared.read_cache.CHANNEL`, frozen here as migrations are.
-
-SQLite has nothing to add: `PRAGMA data_version` already tells a connection that another one
-committed (see shared/read_cache.py).
+SQLite: a process learns of any commit by another connection from `PRAGMA data_version` (no
+I/O); row triggers count the changes that count in `read_model_version`, which the process reads
+only when data_version has moved, to tell a registry write from any other.
 
 Revision ID: 0012
 Revises: 0011
 """
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
@@ -39,7 +42,8 @@ def _triggers() -> list[tuple[str, str, str]]:
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
+    if op.get_bind().dialect.name == "sqlite":
+        _sqlite_upgrade()
         return
     op.execute(f"""
 CREATE FUNCTION clusterhub_notify_write() RETURNS trigger
@@ -54,8 +58,27 @@ END $$
                    "FOR EACH STATEMENT EXECUTE FUNCTION clusterhub_notify_write()")
 
 
+def _sqlite_triggers() -> list[tuple[str, str, str]]:
+    """(trigger, table, event): SQLite has row triggers only, one event each."""
+    return ([("events_insert_version", "events", "INSERT")]
+            + [(f"{table}_{event.lower()}_version", table, event)
+               for table in READ_MODELS for event in ("INSERT", "UPDATE", "DELETE")])
+
+
+def _sqlite_upgrade() -> None:
+    op.create_table("read_model_version", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("version", sa.BigInteger, nullable=False))
+    op.execute("INSERT INTO read_model_version (id, version) VALUES (1, 0)")
+    for name, table, event in _sqlite_triggers():
+        op.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} "
+                   "BEGIN UPDATE read_model_version SET version = version + 1 WHERE id = 1; END")
+
+
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
+    if op.get_bind().dialect.name == "sqlite":
+        for name, _, _ in _sqlite_triggers():
+            op.execute(f"DROP TRIGGER {name}")
+        op.drop_table("read_model_version")
         return
     for name, table, _ in _triggers():
         op.execute(f"DROP TRIGGER {name} ON {table}")
