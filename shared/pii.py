@@ -12,7 +12,8 @@ person, one envelope inside the other (the outer ones marked `pii:v1+:`): erasin
 erases the value. Only a marked layer is opened further, so typed text that merely looks like an
 envelope is sealed and read back as the text it is.
 
-Reads decrypt in batches (`Keyring`): one key lookup per list, not one per row.
+Reads decrypt in batches (`Keyring`): one key lookup per list, not one per row; a Keyring that
+seals several values (a message's recipient, subject and body) looks each key up once too.
 
 What is sealed during a request, and what is opened, is remembered (`tracking`) so that the
 idempotency middleware can seal a stored response body again before it keeps it: a replayed
@@ -31,7 +32,7 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Column, Connection, LargeBinary, String, Table, insert, select, update
+from sqlalchemy import Column, Connection, LargeBinary, String, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -113,18 +114,23 @@ def person_of(value: Any) -> str | None:
     return _person_of(value) if is_sealed(value) else None
 
 
+# Built once: every write and read of personal data looks keys up, and building a statement costs
+# SQLAlchemy more than running it.
+_KEY = select(person_keys.c.key, person_keys.c.erased_at).where(person_keys.c.person_id == bindparam("person_id"))
+_KEYS = select(person_keys.c.person_id, person_keys.c.key).where(
+    person_keys.c.person_id.in_(bindparam("person_ids", expanding=True)))
+
+
 def _key_for_sealing(conn: Connection, person_id: str) -> bytes:
     """The person's key, made on first use in the caller's transaction."""
-    row = conn.execute(select(person_keys.c.key, person_keys.c.erased_at)
-                       .where(person_keys.c.person_id == person_id)).first()
+    row = conn.execute(_KEY, {"person_id": person_id}).first()
     if row is None:
         key = AESGCM.generate_key(bit_length=256)
         dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
         # Two writers sealing a new person's data at once: one key wins, both use it.
         conn.execute(dialect_insert(person_keys).values(person_id=person_id, key=key, created_at=_now())
                      .on_conflict_do_nothing(index_elements=["person_id"]))
-        row = conn.execute(select(person_keys.c.key, person_keys.c.erased_at)
-                           .where(person_keys.c.person_id == person_id)).first()
+        row = conn.execute(_KEY, {"person_id": person_id}).first()
     if row.key is None:
         raise PersonErased(f"person {person_id} was erased; no personal data of theirs is recorded again",
                            person_id=person_id)
@@ -158,17 +164,6 @@ def seal_fields(conn: Connection, person_id: str, data: Mapping[str, Any], field
     return out
 
 
-def seal_for_all(conn: Connection, person_ids: Iterable[str], value: str | None) -> str | None:
-    """`value` sealed once per person, nested: any one of them erased, and it reads ERASED."""
-    persons = sorted(set(person_ids))
-    if value is None or not persons:
-        return value
-    _remember(value, persons)
-    for layer, person_id in enumerate(persons):
-        value = _seal_with(_key_for_sealing(conn, person_id), person_id, value, nested=layer > 0)
-    return value
-
-
 # --------------------------------------------------------------------------------------------
 # Opening
 
@@ -184,12 +179,28 @@ class Keyring:
         wanted = sorted({p for p in person_ids if p not in self.keys})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            rows = self.conn.execute(select(person_keys.c.person_id, person_keys.c.key)
-                                     .where(person_keys.c.person_id.in_(chunk))).all()
+            rows = self.conn.execute(_KEYS, {"person_ids": chunk}).all()
             found = {row.person_id: row.key for row in rows}
             for person_id in chunk:
                 self.keys[person_id] = found.get(person_id)
         return self
+
+    def sealing_key(self, person_id: str) -> bytes:
+        """The person's key to seal with: made on first use; PersonErased once they are erased."""
+        key = self.keys.get(person_id)
+        if key is None:  # not looked up yet, never made, or erased: `_key_for_sealing` tells them apart
+            key = self.keys[person_id] = _key_for_sealing(self.conn, person_id)
+        return key
+
+    def seal_for_all(self, person_ids: Iterable[str], value: str | None) -> str | None:
+        """`value` sealed once per person, nested: any one of them erased, and it reads ERASED."""
+        persons = sorted(set(person_ids))
+        if value is None or not persons:
+            return value
+        _remember(value, persons)
+        for layer, person_id in enumerate(persons):
+            value = _seal_with(self.sealing_key(person_id), person_id, value, nested=layer > 0)
+        return value
 
     def open(self, value: Any) -> Any:
         """Plaintext, ERASED when a key is gone (or does not fit), or `value` itself if not sealed."""

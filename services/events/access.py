@@ -14,6 +14,7 @@ answers 403.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,24 +68,27 @@ def _organises(principal: Principal, organiser_cluster_ids: list[str]) -> bool:
                                   and principal.managed_cluster in organiser_cluster_ids)
 
 
-def _sees(principal: Principal, row: Any) -> bool:
-    if _organises(principal, row.organiser_cluster_ids):
+def _sees(principal: Principal, row: Mapping[str, Any]) -> bool:
+    if _organises(principal, row["organiser_cluster_ids"]):
         return True
-    if row.status not in LISTED:
+    if row["status"] not in LISTED:
         return False
-    return not row.members_only or principal.member_cluster in row.organiser_cluster_ids
+    return not row["members_only"] or principal.member_cluster in row["organiser_cluster_ids"]
 
 
-def event(conn: Connection, principal: Principal, event_id: str, *, organiser: bool = False) -> EventAccess:
-    """404 unless the caller sees the event; with `organiser`, 403 unless they organise it."""
-    row = conn.execute(select(ev.organiser_cluster_ids, ev.status, ev.members_only)
-                       .where(ev.id == event_id)).first()
+def event(conn: Connection, principal: Principal, event_id: str, *, organiser: bool = False,
+          row: Mapping[str, Any] | None = None) -> EventAccess:
+    """404 unless the caller sees the event; with `organiser`, 403 unless they organise it. `row`: the
+    event's row, when the caller has read it already (locked, say)."""
+    if row is None:
+        row = conn.execute(select(ev.organiser_cluster_ids, ev.status, ev.members_only)
+                           .where(ev.id == event_id)).mappings().first()
     if row is None or not _sees(principal, row):
         raise NotFound(f"event {event_id} not found")
-    organises = _organises(principal, row.organiser_cluster_ids)
+    organises = _organises(principal, row["organiser_cluster_ids"])
     if organiser and not organises:
         raise Forbidden("only the event's organisers may do this")
-    return EventAccess(organises, row.members_only, list(row.organiser_cluster_ids))
+    return EventAccess(organises, row["members_only"], list(row["organiser_cluster_ids"]))
 
 
 def attendee(principal: Principal, found: EventAccess) -> None:
@@ -109,9 +113,9 @@ def participant(conn: Connection, principal: Principal, event_id: str, participa
 
 
 def own_participant(conn: Connection, principal: Principal, event_id: str, participant_id: str | None,
-                    field: str) -> None:
+                    field: str, *, event_row: Mapping[str, Any] | None = None) -> None:
     """A participant named in a request body must be the caller's (organisers act for anyone)."""
-    found = event(conn, principal, event_id)
+    found = event(conn, principal, event_id, row=event_row)
     if found.organiser:
         return
     p = participants.c

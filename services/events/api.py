@@ -94,6 +94,13 @@ def _tagged(response: Response, resource: T) -> T:
     return resource
 
 
+def _json(resource: MeetingPublic, status_code: int = 200, **headers: str) -> Response:
+    """The resource as JSON, with its version as the ETag: serialised once (returned as a model, it
+    would be validated again against the route's response model first)."""
+    return Response(resource.model_dump_json(), status_code, {**headers, "ETag": etag(resource.version)},
+                    media_type="application/json")
+
+
 # Each write checks the caller's rights, runs the command, then reads the resource back, all in the
 # same transaction. Organisers are the only ones who change events as such.
 
@@ -481,19 +488,22 @@ async def unlock_agenda(event_id: str, response: Response, db: Db, log: Log, pri
 # Meetings
 
 
-@router.post("/{event_id}/meeting-requests", status_code=201, responses=WRITE_ERRORS, tags=["meetings"])
-async def request_meeting(event_id: str, body: MeetingRequestCreate, response: Response, db: Db, log: Log,
-                          principal: ManagerOrMember, metadata: RequestMetadata) -> MeetingPublic:
+@router.post("/{event_id}/meeting-requests", status_code=201, responses=WRITE_ERRORS, tags=["meetings"],
+             response_model=MeetingPublic)
+async def request_meeting(event_id: str, body: MeetingRequestCreate, db: Db, log: Log,
+                          principal: ManagerOrMember, metadata: RequestMetadata) -> Response:
     """Ask another participant for a meeting (opt-out events accept it at once)."""
 
     def run(conn: Connection) -> MeetingPublic:
-        access.own_participant(conn, principal, event_id, body.requester_id, "body.requester_id")
-        meeting_id = domain.request_meeting(conn, log, event_id, body, metadata)
+        # The event row is locked first and the access check reads it there: one read, not two.
+        event = domain.lock_event(conn, event_id)
+        access.own_participant(conn, principal, event_id, body.requester_id, "body.requester_id",
+                               event_row=event.row)
+        meeting_id = domain.request_meeting(conn, log, event, body, metadata)
         return _found(queries.get_meeting(conn, event_id, meeting_id), "meeting", meeting_id)
 
     meeting = await db.write(run)
-    response.headers["Location"] = f"/v1/events/{event_id}/meetings/{meeting.id}"
-    return _tagged(response, meeting)
+    return _json(meeting, 201, Location=f"/v1/events/{event_id}/meetings/{meeting.id}")
 
 
 @router.post("/{event_id}/meeting-requests/{meeting_id}/accept", responses=WRITE_ERRORS, tags=["meetings"])

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 
 from services.events.board import Board, Place, parse_utc
 from services.events.events import (
@@ -432,9 +432,25 @@ class Meeting(Entity):
 # Loading
 
 
+# Statements of the busiest commands, built once: building a statement costs SQLAlchemy more than
+# running it (its compiled form is cached either way).
+_LOCK_EVENT = select(events).where(events.c.id == bindparam("event_id")).with_for_update()
+_M = meetings.c
+_OPEN_BETWEEN = select(_M.id).where(or_(and_(_M.requester_id == bindparam("a"), _M.receiver_id == bindparam("b")),
+                                        and_(_M.requester_id == bindparam("b"), _M.receiver_id == bindparam("a"))),
+                                    _M.status.in_(OPEN_MEETING))
+_ACCEPTED_OF = select(func.count()).select_from(meetings).where(
+    or_(_M.requester_id == bindparam("participant_id"), _M.receiver_id == bindparam("participant_id")),
+    _M.status == "accepted")
+_P = participants.c
+# What a meeting request needs of its two participants (the rest holds JSON not worth decoding there).
+_B2B_CANDIDATES = select(_P.id, _P.event_id, _P.status, _P.b2b, _P.name, _P.organisation_name, _P.version).where(
+    _P.id.in_(bindparam("ids", expanding=True)), _P.event_id == bindparam("event_id"))
+
+
 def lock_event(conn: Connection, event_id: str) -> Event:
     """The event, its row locked until commit: commands on one event run one at a time."""
-    row = conn.execute(select(events).where(events.c.id == event_id).with_for_update()).mappings().first()
+    row = conn.execute(_LOCK_EVENT, {"event_id": event_id}).mappings().first()
     if row is None:
         raise NotFound(f"event {event_id} not found")
     return Event(dict(row))
@@ -471,17 +487,26 @@ def _count(conn: Connection, table: Any, *where: Any) -> int:
 
 
 def _check_cap(conn: Connection, participant: Participant, cap: int) -> None:
-    accepted = len(_meetings_of(conn, participant.id, "accepted"))
+    accepted = conn.execute(_ACCEPTED_OF, {"participant_id": participant.id}).scalar_one()
     if accepted >= cap:
         raise Conflict(f"participant {participant.id} has reached the cap of {cap} meetings",
                        participant_id=participant.id, meeting_cap=cap)
 
 
-def _b2b_participant(conn: Connection, event_id: str, participant_id: str, field: str) -> Participant:
-    participant = load_participant(conn, event_id, participant_id, field=field)
-    if participant.status != "registered" or not participant.row["b2b"]:
-        raise InvalidInput.field(field, f"participant {participant_id} is not a registered B2B participant")
-    return participant
+def _b2b_participants(conn: Connection, event_id: str, named: dict[str, str]) -> list[Participant]:
+    """Registered B2B participants of this event, by the body field naming each (one query for them all);
+    checked in that order, so the first field at fault is the one reported."""
+    rows = {row["id"]: row for row in conn.execute(
+        _B2B_CANDIDATES, {"ids": sorted(set(named.values())), "event_id": event_id}).mappings()}
+    found = []
+    for field, participant_id in named.items():
+        row = rows.get(participant_id)
+        if row is None:
+            raise InvalidInput.field(field, f"no participant {participant_id} in this event")
+        if row["status"] != "registered" or not row["b2b"]:
+            raise InvalidInput.field(field, f"participant {participant_id} is not a registered B2B participant")
+        found.append(Participant(dict(row)))
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,19 +678,17 @@ def assign_booth(conn: Connection, log: EventLog, event_id: str, participant_id:
 # Meetings
 
 
-def request_meeting(conn: Connection, log: EventLog, event_id: str, data: MeetingRequestCreate,
+def request_meeting(conn: Connection, log: EventLog, event: Event, data: MeetingRequestCreate,
                     metadata: Metadata) -> str:
-    """Request a meeting; in opt-out mode it is accepted at once (and, self-scheduling, placed)."""
-    event = lock_event(conn, event_id).live()
+    """Request a meeting on a locked event (`lock_event`); in opt-out mode it is accepted at once
+    (and, self-scheduling, placed)."""
+    event_id = event.live().id
     settings = event.taking_requests()
-    requester = _b2b_participant(conn, event_id, data.requester_id, "body.requester_id")
-    receiver = _b2b_participant(conn, event_id, data.receiver_id, "body.receiver_id")
+    requester, receiver = _b2b_participants(conn, event_id, {"body.requester_id": data.requester_id,
+                                                             "body.receiver_id": data.receiver_id})
     if requester.id == receiver.id:
         raise InvalidInput.field("body.receiver_id", "a participant cannot meet themselves")
-    pair = {requester.id, receiver.id}
-    same = conn.execute(select(meetings.c.id).where(
-        meetings.c.requester_id.in_(pair), meetings.c.receiver_id.in_(pair),
-        meetings.c.status.in_(OPEN_MEETING))).scalar()
+    same = conn.execute(_OPEN_BETWEEN, {"a": requester.id, "b": receiver.id}).scalar()
     if same:
         raise Conflict("these two participants already have an open meeting request", meeting_id=same)
     _check_cap(conn, requester, settings["meeting_cap"])

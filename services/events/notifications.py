@@ -61,6 +61,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     insert,
     or_,
@@ -311,7 +312,8 @@ class OutboxProjector:
     def apply(self, conn: Connection, recorded: RecordedEvent) -> None:
         try:
             with pii.tracking() as seen:
-                messages = self._method(recorded.event_type)(conn, recorded.event, recorded)
+                directory = Directory(conn)
+                messages = self._method(recorded.event_type)(directory, recorded.event, recorded)
         except _Unknown as missing:
             # Only possible for events older than this projector's tables (a rebuild fixes it);
             # a message that cannot be addressed must not fail the command that caused it.
@@ -319,17 +321,17 @@ class OutboxProjector:
                         position=recorded.position, missing=str(missing))
             return
         if messages:
-            _enqueue(conn, recorded, messages, seen)
+            _enqueue(directory, recorded, messages, seen)
 
     # -- what the messages need to know ----------------------------------------------------
 
-    def on_EventScheduled(self, conn: Connection, e: ev.EventScheduled, _: RecordedEvent) -> None:
-        conn.execute(insert(directory_events).values(
+    def on_EventScheduled(self, d: Directory, e: ev.EventScheduled, _: RecordedEvent) -> None:
+        d.conn.execute(insert(directory_events).values(
             event_id=e.event_id, title=_line(e.title), time_zone=e.time_zone,
             starts_at=to_timestamp_text(e.starts_at), ends_at=to_timestamp_text(e.ends_at),
             venue=e.venue, online_url=e.online_url, agenda_published=False))
 
-    def on_EventUpdated(self, conn: Connection, e: ev.EventUpdated, _: RecordedEvent) -> None:
+    def on_EventUpdated(self, d: Directory, e: ev.EventUpdated, _: RecordedEvent) -> None:
         changes = {k: v for k, v in e.changes.items() if k in ("title", "time_zone", "venue", "online_url")}
         for key in ("starts_at", "ends_at"):
             if e.changes.get(key):
@@ -337,111 +339,111 @@ class OutboxProjector:
         if "title" in changes:
             changes["title"] = _line(changes["title"])
         if changes:
-            conn.execute(update(directory_events).where(directory_events.c.event_id == e.event_id).values(changes))
+            d.conn.execute(update(directory_events).where(directory_events.c.event_id == e.event_id).values(changes))
 
-    def on_ParticipantRegistered(self, conn: Connection, e: ev.ParticipantRegistered,
+    def on_ParticipantRegistered(self, d: Directory, e: ev.ParticipantRegistered,
                                  _: RecordedEvent) -> list[Message]:
-        person = self._add_participant(conn, e)
-        event = _event(conn, e.event_id)
+        person = self._add_participant(d, e)
+        event = d.event(e.event_id)
         return [Message(person, f"Registration confirmed: {event.title}", _letter(
             person, f"Your registration for {event.title} on behalf of {_line(person.organisation_name)} "
                     "is confirmed.",
             f"When: {when(event.starts_at, event.ends_at, event.time_zone)}\nWhere: {_where(event)}"))]
 
-    def on_ParticipantWaitlisted(self, conn: Connection, e: ev.ParticipantWaitlisted,
+    def on_ParticipantWaitlisted(self, d: Directory, e: ev.ParticipantWaitlisted,
                                  _: RecordedEvent) -> list[Message]:
-        person = self._add_participant(conn, e)
-        event = _event(conn, e.event_id)
+        person = self._add_participant(d, e)
+        event = d.event(e.event_id)
         return [Message(person, f"On the waitlist: {event.title}", _letter(
             person, f"{event.title} is full for now, so you are on its waitlist. If a seat frees up, "
                     "it goes to the next person on the list and we will write to you at once."))]
 
-    def on_WaitlistPromoted(self, conn: Connection, e: ev.WaitlistPromoted, _: RecordedEvent) -> list[Message]:
-        person, event = _person(conn, e.participant_id), _event(conn, e.event_id)
+    def on_WaitlistPromoted(self, d: Directory, e: ev.WaitlistPromoted, _: RecordedEvent) -> list[Message]:
+        person, event = d.person(e.participant_id), d.event(e.event_id)
         return [Message(person, f"A seat is yours: {event.title}", _letter(
             person, f"A seat freed up at {event.title} and it is now yours: your registration is confirmed.",
             f"When: {when(event.starts_at, event.ends_at, event.time_zone)}\nWhere: {_where(event)}"))]
 
-    def on_MeetingRequested(self, conn: Connection, e: ev.MeetingRequested, _: RecordedEvent) -> list[Message]:
-        conn.execute(insert(directory_meetings).values(
-            meeting_id=e.meeting_id, event_id=e.event_id, requester_id=e.requester_id, receiver_id=e.receiver_id))
-        requester, receiver = _person(conn, e.requester_id), _person(conn, e.receiver_id)
-        event = _event(conn, e.event_id)
+    def on_MeetingRequested(self, d: Directory, e: ev.MeetingRequested, _: RecordedEvent) -> list[Message]:
+        d.conn.execute(_ADD_MEETING, {"meeting_id": e.meeting_id, "event_id": e.event_id,
+                                      "requester_id": e.requester_id, "receiver_id": e.receiver_id})
+        requester, receiver = d.people([e.requester_id, e.receiver_id])
+        event = d.event(e.event_id)
         return [Message(receiver, f"Meeting request from {_line(requester.name)}: {event.title}", _letter(
             receiver, f"{_who(requester)} would like to meet you at {event.title}.",
             f"Their message:\n{_quoted(e.message)}" if _quoted(e.message) else "",
             "Please accept or decline the request in your participant space."))]
 
-    def on_MeetingAccepted(self, conn: Connection, e: ev.MeetingAccepted, _: RecordedEvent) -> list[Message]:
-        requester, receiver = _person(conn, e.requester_id), _person(conn, e.receiver_id)
-        event = _event(conn, e.event_id)
+    def on_MeetingAccepted(self, d: Directory, e: ev.MeetingAccepted, _: RecordedEvent) -> list[Message]:
+        requester, receiver = d.people([e.requester_id, e.receiver_id])
+        event = d.event(e.event_id)
         return [Message(requester, f"{_line(receiver.name)} accepted your meeting request: {event.title}", _letter(
             requester, f"{_who(receiver)} accepted your request to meet at {event.title}.",
             "The time and table will appear in your agenda."))]
 
-    def on_MeetingDeclined(self, conn: Connection, e: ev.MeetingDeclined, _: RecordedEvent) -> list[Message]:
-        conn.execute(delete(directory_meetings).where(directory_meetings.c.meeting_id == e.meeting_id))
-        requester, receiver = _person(conn, e.requester_id), _person(conn, e.receiver_id)
-        event = _event(conn, e.event_id)
+    def on_MeetingDeclined(self, d: Directory, e: ev.MeetingDeclined, _: RecordedEvent) -> list[Message]:
+        d.conn.execute(delete(directory_meetings).where(directory_meetings.c.meeting_id == e.meeting_id))
+        requester, receiver = d.people([e.requester_id, e.receiver_id])
+        event = d.event(e.event_id)
         return [Message(requester, f"{_line(receiver.name)} declined your meeting request: {event.title}", _letter(
             requester, f"{_who(receiver)} declined your request to meet at {event.title}.",
             f"Their reason:\n{_quoted(e.reason)}" if _quoted(e.reason) else "",
             "You can send requests to other participants in your participant space."))]
 
-    def on_MeetingScheduled(self, conn: Connection, e: ev.MeetingScheduled, _: RecordedEvent) -> None:
+    def on_MeetingScheduled(self, d: Directory, e: ev.MeetingScheduled, _: RecordedEvent) -> None:
         # No message: a preliminary agenda changes with every scheduler run; the published one is mailed.
-        self._place(conn, e.meeting_id, e.starts_at, e.ends_at, e.table, e.booth)
+        self._place(d.conn, e.meeting_id, e.starts_at, e.ends_at, e.table, e.booth)
 
-    def on_MeetingUnscheduled(self, conn: Connection, e: ev.MeetingUnscheduled, _: RecordedEvent) -> None:
-        self._place(conn, e.meeting_id, None, None, None, None)
+    def on_MeetingUnscheduled(self, d: Directory, e: ev.MeetingUnscheduled, _: RecordedEvent) -> None:
+        self._place(d.conn, e.meeting_id, None, None, None, None)
 
-    def on_MeetingMoved(self, conn: Connection, e: ev.MeetingMoved, _: RecordedEvent) -> list[Message]:
-        self._place(conn, e.meeting_id, e.starts_at, e.ends_at, e.table, e.booth)
-        event = _event(conn, e.event_id)
+    def on_MeetingMoved(self, d: Directory, e: ev.MeetingMoved, _: RecordedEvent) -> list[Message]:
+        self._place(d.conn, e.meeting_id, e.starts_at, e.ends_at, e.table, e.booth)
+        event = d.event(e.event_id)
         # Before the agenda is first published, the scheduler's re-runs move meetings freely and
         # nobody has an agenda to correct; a hand move by the organiser is worth telling anyway.
         if not (event.agenda_published or e.by == "organiser"):
             return []
-        people = [_person(conn, pid) for pid in e.participant_ids]
+        people = d.people(e.participant_ids)
         place = _place_text(e.table, e.booth)
         return [Message(person, f"Meeting moved: {_line(other.name)}, {event.title}", _letter(
             person, f"Your meeting with {_who(other)} at {event.title} has moved.",
             f"New time: {when(e.starts_at, e.ends_at, event.time_zone)}" + (f"\nPlace: {place}" if place else "")))
             for person, other in _pairs(people)]
 
-    def on_MeetingCancelled(self, conn: Connection, e: ev.MeetingCancelled, _: RecordedEvent) -> list[Message]:
-        conn.execute(delete(directory_meetings).where(directory_meetings.c.meeting_id == e.meeting_id))
-        event = _event(conn, e.event_id)
-        people = [_person(conn, pid) for pid in e.participant_ids]
+    def on_MeetingCancelled(self, d: Directory, e: ev.MeetingCancelled, _: RecordedEvent) -> list[Message]:
+        d.conn.execute(delete(directory_meetings).where(directory_meetings.c.meeting_id == e.meeting_id))
+        event = d.event(e.event_id)
+        people = d.people(e.participant_ids)
         # Whoever cancelled knows; the organiser's cancellations are news to both sides.
         return [Message(person, f"Meeting cancelled: {_line(other.name)}, {event.title}", _letter(
             person, f"Your meeting with {_who(other)} at {event.title} is cancelled.",
             f"Reason:\n{_quoted(e.reason)}" if _quoted(e.reason) else ""))
             for person, other in _pairs(people) if person.participant_id != e.by]
 
-    def on_AgendaPublished(self, conn: Connection, e: ev.AgendaPublished, _: RecordedEvent) -> list[Message]:
-        conn.execute(update(directory_events).where(directory_events.c.event_id == e.event_id)
+    def on_AgendaPublished(self, d: Directory, e: ev.AgendaPublished, _: RecordedEvent) -> list[Message]:
+        d.conn.execute(update(directory_events).where(directory_events.c.event_id == e.event_id)
                      .values(agenda_published=True))
-        event = _event(conn, e.event_id)
-        return [self._agenda(conn, event, _person(conn, pid)) for pid in e.participant_ids]
+        event = d.event(e.event_id)
+        return [self._agenda(d, event, d.person(pid)) for pid in e.participant_ids]
 
     # -- delivery outcomes -----------------------------------------------------------------
 
-    def on_NotificationSent(self, conn: Connection, e: NotificationSent, recorded: RecordedEvent) -> None:
-        conn.execute(update(outbox).where(outbox.c.id == e.notification_id).values(
+    def on_NotificationSent(self, d: Directory, e: NotificationSent, recorded: RecordedEvent) -> None:
+        d.conn.execute(update(outbox).where(outbox.c.id == e.notification_id).values(
             status=SENT, attempts=e.attempts, sent_at=recorded.recorded_at, claimed_by=None, claimed_until=None))
 
-    def on_NotificationFailed(self, conn: Connection, e: NotificationFailed, _: RecordedEvent) -> None:
-        conn.execute(update(outbox).where(outbox.c.id == e.notification_id).values(
+    def on_NotificationFailed(self, d: Directory, e: NotificationFailed, _: RecordedEvent) -> None:
+        d.conn.execute(update(outbox).where(outbox.c.id == e.notification_id).values(
             status=FAILED, attempts=e.attempts, last_error=e.reason, claimed_by=None, claimed_until=None))
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _add_participant(self, conn: Connection, e: ev.ParticipantRegistered | ev.ParticipantWaitlisted) -> Person:
-        conn.execute(insert(directory_participants).values(
+    def _add_participant(self, d: Directory, e: ev.ParticipantRegistered | ev.ParticipantWaitlisted) -> Person:
+        d.conn.execute(insert(directory_participants).values(
             participant_id=e.participant_id, event_id=e.event_id, name=_line(e.name), email=e.email,
             organisation_name=_line(e.organisation_name)))
-        return _person(conn, e.participant_id)
+        return d.person(e.participant_id)
 
     def _place(self, conn: Connection, meeting_id: str, starts_at: datetime | None, ends_at: datetime | None,
                table: str | None, booth: str | None) -> None:
@@ -450,16 +452,16 @@ class OutboxProjector:
             ends_at=to_timestamp_text(ends_at) if ends_at else None,
             place=_place_text(table, booth)))
 
-    def _agenda(self, conn: Connection, event: Row[Any], person: Person) -> Message:
+    def _agenda(self, d: Directory, event: Row[Any], person: Person) -> Message:
         m = directory_meetings.c
-        rows = conn.execute(
+        rows = d.conn.execute(
             select(m.requester_id, m.receiver_id, m.starts_at, m.ends_at, m.place)
             .where(m.event_id == event.event_id, m.starts_at.is_not(None),
                    or_(m.requester_id == person.participant_id, m.receiver_id == person.participant_id))
             .order_by(m.starts_at)).all()
         lines = []
         for row in rows:
-            other = _person(conn, row.receiver_id if row.requester_id == person.participant_id else row.requester_id)
+            other = d.person(row.receiver_id if row.requester_id == person.participant_id else row.requester_id)
             place = f", {row.place}" if row.place else ""
             lines.append(f"- {when(row.starts_at, row.ends_at, event.time_zone)}{place}: {_who(other)}")
         count = f"{len(rows)} meeting{'s' if len(rows) != 1 else ''}" if rows else "no meetings"
@@ -485,22 +487,44 @@ class _Unknown(LookupError):
     """An event or participant this projector has not seen."""
 
 
-def _event(conn: Connection, event_id: str) -> Row[Any]:
-    row = conn.execute(select(directory_events).where(directory_events.c.event_id == event_id)).first()
-    if row is None:
-        raise _Unknown(f"event {event_id}")
-    return row
+# The statements every meeting request runs, built once: building costs SQLAlchemy more than running.
+_EVENT = select(directory_events).where(directory_events.c.event_id == bindparam("event_id"))
+_PEOPLE = select(directory_participants.c.participant_id, directory_participants.c.name,
+                 directory_participants.c.email, directory_participants.c.organisation_name).where(
+    directory_participants.c.participant_id.in_(bindparam("participant_ids", expanding=True)))
+_ADD_MEETING = insert(directory_meetings)
+# One row per (event, address) even if two recipients share an address.
+_ENQUEUE = {"postgresql": postgresql.insert(outbox).on_conflict_do_nothing(),
+            "sqlite": sqlite.insert(outbox).on_conflict_do_nothing()}
 
 
-def _person(conn: Connection, participant_id: str) -> Person:
-    """The participant with name and e-mail opened (sealed in the table, as in the events)."""
-    p = directory_participants.c
-    row = conn.execute(select(p.name, p.email, p.organisation_name).where(p.participant_id == participant_id)).first()
-    if row is None:
-        raise _Unknown(f"participant {participant_id}")
-    keys = pii.Keyring(conn)
-    return Person(participant_id, keys.open(row.name), keys.open(row.email), row.organisation_name,
-                  pii.person_of(row.name))
+class Directory:
+    """The projector's own tables, read for one event's messages; one keyring opens and seals them all."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.keys = pii.Keyring(conn)
+
+    def event(self, event_id: str) -> Row[Any]:
+        row = self.conn.execute(_EVENT, {"event_id": event_id}).first()
+        if row is None:
+            raise _Unknown(f"event {event_id}")
+        return row
+
+    def person(self, participant_id: str) -> Person:
+        return self.people([participant_id])[0]
+
+    def people(self, participant_ids: Sequence[str]) -> list[Person]:
+        """The participants, in that order, with names and e-mails opened (sealed in the table, as in
+        the events): one query and one key lookup for them all."""
+        rows = {row.participant_id: row for row in self.conn.execute(
+            _PEOPLE, {"participant_ids": sorted(set(participant_ids))})}
+        missing = [pid for pid in participant_ids if pid not in rows]
+        if missing:
+            raise _Unknown(f"participant {missing[0]}")
+        self.keys.load(person for row in rows.values() if (person := pii.person_of(row.name)))
+        return [Person(pid, self.keys.open(rows[pid].name), self.keys.open(rows[pid].email),
+                       rows[pid].organisation_name, pii.person_of(rows[pid].name)) for pid in participant_ids]
 
 
 def notification_id(position: int, email: str) -> str:
@@ -516,7 +540,7 @@ def _named(message: Message, seen: dict[str, frozenset[str]]) -> set[str]:
     return persons
 
 
-def _enqueue(conn: Connection, recorded: RecordedEvent, messages: list[Message],
+def _enqueue(d: Directory, recorded: RecordedEvent, messages: list[Message],
              seen: dict[str, frozenset[str]] | None = None) -> None:
     rows = []
     for m in messages:
@@ -529,19 +553,17 @@ def _enqueue(conn: Connection, recorded: RecordedEvent, messages: list[Message],
             "event_position": recorded.position,
             "event_type": recorded.event_type,
             "participant_id": m.recipient.participant_id,
-            "recipient": pii.seal_for_all(conn, persons, m.recipient.email.lower()),
-            "recipient_name": pii.seal_for_all(conn, persons, _line(m.recipient.name)),
-            "subject": pii.seal_for_all(conn, persons, _line(m.subject)[:300]),
-            "body": pii.seal_for_all(conn, persons, m.body),
+            "recipient": d.keys.seal_for_all(persons, m.recipient.email.lower()),
+            "recipient_name": d.keys.seal_for_all(persons, _line(m.recipient.name)),
+            "subject": d.keys.seal_for_all(persons, _line(m.subject)[:300]),
+            "body": d.keys.seal_for_all(persons, m.body),
             "status": PENDING,
             "attempts": 0,
             "next_attempt_at": recorded.recorded_at,
             "created_at": recorded.recorded_at,
         })
     if rows:
-        # One row per (event, address) even if two recipients share an address.
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        conn.execute(dialect_insert(outbox).on_conflict_do_nothing(), rows)
+        d.conn.execute(_ENQUEUE[d.conn.dialect.name], rows)
 
 
 OUTBOX_PROJECTOR = OutboxProjector()

@@ -294,6 +294,9 @@ class ParticipantProjector(_Projector):
         self._set(conn, event.participant_id, recorded, booth=event.booth)
 
 
+_INSERT_MEETING = insert(meetings)
+
+
 class MeetingProjector(_Projector):
     name = "events.meetings"
     tables: Sequence[Table] = (meetings, outcomes)
@@ -302,8 +305,9 @@ class MeetingProjector(_Projector):
         conn.execute(update(meetings).where(meetings.c.id == meeting_id).values(**values, **touched(recorded)))
 
     def on_MeetingRequested(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
-        conn.execute(insert(meetings).values(id=event.meeting_id, **event.model_dump(exclude={"meeting_id"}),
-                                             status="requested", locked=False, **created(recorded)))
+        # Values as parameters, not .values(): the statement is then the same object every time.
+        conn.execute(_INSERT_MEETING, {"id": event.meeting_id, **event.model_dump(exclude={"meeting_id"}),
+                                       "status": "requested", "locked": False, **created(recorded)})
 
     def on_MeetingAccepted(self, conn: Connection, event: Any, recorded: RecordedEvent) -> None:
         self._set(conn, event.meeting_id, recorded, status="accepted")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, String, cast, func, or_, select
+from sqlalchemy import Connection, Select, String, bindparam, cast, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from services.events.models import (
@@ -140,10 +140,19 @@ def _outcomes(conn: Connection, meeting_ids: list[str]) -> dict[str, list[dict[s
     return found
 
 
+# Built once (every meeting write reads its meeting back with it): building costs more than running.
+_MEETING = select(meetings).where(meetings.c.id == bindparam("meeting_id"),
+                                  meetings.c.event_id == bindparam("event_id"))
+
+
 def get_meeting(conn: Connection, event_id: str, meeting_id: str) -> MeetingPublic | None:
-    row = conn.execute(select(meetings).where(meetings.c.id == meeting_id,
-                                              meetings.c.event_id == event_id)).mappings().first()
-    return _meeting(pii.open_rows(conn, [row])[0], _outcomes(conn, [meeting_id]).get(meeting_id, [])) if row else None
+    row = conn.execute(_MEETING, {"meeting_id": meeting_id, "event_id": event_id}).mappings().first()
+    if row is None:
+        return None
+    # Outcomes are recorded on accepted meetings only (which may be cancelled later): a meeting
+    # still requested, or declined, has none to look up.
+    found = _outcomes(conn, [meeting_id]) if row["status"] in ("accepted", "cancelled") else {}
+    return _meeting(pii.open_rows(conn, [row])[0], found.get(meeting_id, []))
 
 
 def list_meetings(conn: Connection, event_id: str, *, participant_id: str | None = None,
