@@ -328,18 +328,19 @@ def _field(raw: bytes) -> bytes:
 # Per event class, its type and schema version framed as chain_hash frames them.
 _TYPE_FIELDS: dict[type[DomainEvent], bytes] = {}
 
-# An event ready to chain: the event, its data as stored, and its own chain_hash fields (type,
-# schema version, data) already framed, once even if it is chained twice.
-_Payload = tuple[DomainEvent, str, bytes]
+# An event ready to chain: the event, its type and schema version, its data as stored, and its
+# own chain_hash fields (type, schema version, data) already framed, once even if it is chained
+# twice.
+_Payload = tuple[DomainEvent, str, int, str, bytes]
 
 
 def _payload(event: DomainEvent) -> _Payload:
     cls = type(event)
-    type_fields = _TYPE_FIELDS.get(cls)
-    if type_fields is None:
-        type_fields = _TYPE_FIELDS[cls] = _field(cls.event_type.encode()) + _field(str(cls.schema_version).encode())
+    framed = _TYPE_FIELDS.get(cls)
+    if framed is None:
+        framed = _TYPE_FIELDS[cls] = _field(cls.event_type.encode()) + _field(b"%d" % cls.schema_version)
     data = event_json(event)
-    return event, data.decode(), b"%b%d:%b" % (type_fields, len(data), data)
+    return event, cls.event_type, cls.schema_version, data.decode(), b"%b%d:%b" % (framed, len(data), data)
 
 
 @dataclass
@@ -502,15 +503,15 @@ class EventLog:
         sha256 = hashlib.sha256
         rows = []
         recorded = []
-        for event, data_text, event_fields in payloads:
+        for event, event_type, schema_version, data_text, event_fields in payloads:
             position += 1
             version += 1
-            prev_raw, position_raw, version_raw = prev.encode(), b"%d" % position, b"%d" % version
-            digest = sha256(b"%d:%b%d:%b%b%d:%b%b%b" % (
-                len(prev_raw), prev_raw, len(position_raw), position_raw, stream_fields,
-                len(version_raw), version_raw, event_fields, tail_fields,
+            position_raw, version_raw = b"%d" % position, b"%d" % version
+            # (A hash is 64 hex digits: its frame is "64:".)
+            digest = sha256(b"64:%s%d:%b%b%d:%b%b%b" % (
+                prev.encode(), len(position_raw), position_raw, stream_fields, len(version_raw), version_raw,
+                event_fields, tail_fields,
             )).hexdigest()
-            event_type, schema_version = event.event_type, event.schema_version
             rows.append((position, stream_id, stream_type, version, event_type, schema_version, data_text,
                          meta_text, actor, tenant, recorded_at, prev, digest))
             recorded.append(RecordedEvent(position, stream_id, stream_type, version, event_type, schema_version,
