@@ -536,7 +536,7 @@ def emit(line: dict, as_json: bool) -> None:
         print(json.dumps(line), flush=True)
         return
     if "workload" in line:
-        print(f"{line['store']:<9} {line['workload']:<9} {line['clients']:>4} clients  "
+        print(f"{line['store']:<9} {line['workload']:<15} {line['clients']:>4} clients  "
               f"{line['requests_per_s']:>8.0f} req/s  p50 {line['p50_ms']:6.1f}  p95 {line['p95_ms']:6.1f}  "
               f"p99 {line['p99_ms']:6.1f} ms  errors {line['errors']:<5} "
               f"{100 * line['ratio_to_ceiling']:5.1f}% of ceiling  "
