@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, literal, or_, select
 
 from services.events.board import Board, Place, parse_utc
 from services.events.events import (
@@ -438,14 +438,16 @@ _LOCK_EVENT = select(events).where(events.c.id == bindparam("event_id")).with_fo
 _M = meetings.c
 _OPEN_BETWEEN = select(_M.id).where(or_(and_(_M.requester_id == bindparam("a"), _M.receiver_id == bindparam("b")),
                                         and_(_M.requester_id == bindparam("b"), _M.receiver_id == bindparam("a"))),
-                                    _M.status.in_(OPEN_MEETING))
+                                    _M.status.in_([literal(status) for status in OPEN_MEETING]))  # fixed, not expanding
 _ACCEPTED_OF = select(func.count()).select_from(meetings).where(
     or_(_M.requester_id == bindparam("participant_id"), _M.receiver_id == bindparam("participant_id")),
     _M.status == "accepted")
 _P = participants.c
 # What a meeting request needs of its two participants (the rest holds JSON not worth decoding there).
 _B2B_CANDIDATES = select(_P.id, _P.event_id, _P.status, _P.b2b, _P.name, _P.organisation_name, _P.version).where(
-    _P.id.in_(bindparam("ids", expanding=True)), _P.event_id == bindparam("event_id"))
+    _P.id.in_([bindparam("requester_id"), bindparam("receiver_id")]), _P.event_id == bindparam("event_id"))
+# A pair's open request either way round, and the requester's accepted meetings: one statement.
+_OPEN_BETWEEN_AND_ACCEPTED = select(_OPEN_BETWEEN.limit(1).scalar_subquery(), _ACCEPTED_OF.scalar_subquery())
 
 
 def lock_event(conn: Connection, event_id: str) -> Event:
@@ -486,18 +488,22 @@ def _count(conn: Connection, table: Any, *where: Any) -> int:
     return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
-def _check_cap(conn: Connection, participant: Participant, cap: int) -> None:
-    accepted = conn.execute(_ACCEPTED_OF, {"participant_id": participant.id}).scalar_one()
+def _check_cap(conn: Connection, participant: Participant, cap: int, *, accepted: int | None = None) -> None:
+    """`accepted`: the participant's accepted meetings, when counted already."""
+    if accepted is None:
+        accepted = conn.execute(_ACCEPTED_OF, {"participant_id": participant.id}).scalar_one()
     if accepted >= cap:
         raise Conflict(f"participant {participant.id} has reached the cap of {cap} meetings",
                        participant_id=participant.id, meeting_cap=cap)
 
 
 def _b2b_participants(conn: Connection, event_id: str, named: dict[str, str]) -> list[Participant]:
-    """Registered B2B participants of this event, by the body field naming each (one query for them all);
+    """A meeting's two sides, registered B2B participants of this event, by the body field naming each
+    (one query for both);
     checked in that order, so the first field at fault is the one reported."""
-    rows = {row["id"]: row for row in conn.execute(
-        _B2B_CANDIDATES, {"ids": sorted(set(named.values())), "event_id": event_id}).mappings()}
+    requester_id, receiver_id = named.values()
+    rows = {row["id"]: row for row in conn.execute(_B2B_CANDIDATES, {
+        "requester_id": requester_id, "receiver_id": receiver_id, "event_id": event_id}).mappings()}
     found = []
     for field, participant_id in named.items():
         row = rows.get(participant_id)
@@ -688,10 +694,11 @@ def request_meeting(conn: Connection, log: EventLog, event: Event, data: Meeting
                                                              "body.receiver_id": data.receiver_id})
     if requester.id == receiver.id:
         raise InvalidInput.field("body.receiver_id", "a participant cannot meet themselves")
-    same = conn.execute(_OPEN_BETWEEN, {"a": requester.id, "b": receiver.id}).scalar()
+    same, accepted = conn.execute(_OPEN_BETWEEN_AND_ACCEPTED, {
+        "a": requester.id, "b": receiver.id, "participant_id": requester.id}).one()
     if same:
         raise Conflict("these two participants already have an open meeting request", meeting_id=same)
-    _check_cap(conn, requester, settings["meeting_cap"])
+    _check_cap(conn, requester, settings["meeting_cap"], accepted=accepted)
     meeting = Meeting.new(new_id())
     new_events = meeting.request(event, requester, receiver, data)
     if settings["request_mode"] == "opt_out":
