@@ -8,6 +8,15 @@ that commits later with a smaller position (the failure mode of sequence-assigne
 
 Tamper evidence. Each event's hash covers its content and the previous event's hash
 (`chain_hash`), so editing, removing or reordering a stored event breaks every later link.
+
+The database itself refuses a row that does not continue the log: a position that is not the
+head's + 1, a `prev_hash` that is not the head's hash, or a stream version that is not the
+stream's last + 1. SQLite: a BEFORE INSERT trigger (migration 0013) refuses it, whoever inserts.
+PostgreSQL: the append functions (0011) insert only rows that pass the same checks; an INSERT
+that bypasses them is not checked there. So an append can chain its rows onto the head it
+expects, where its last append ended, without reading it first: if another writer appended
+since, or that append was rolled back, the rows are refused, and the log reads the head and
+chains again under the same lock. Correctness never rests on the guess.
 """
 from __future__ import annotations
 
