@@ -359,6 +359,39 @@ class TestUpcasting:
         finally:
             del EVENT_TYPES[name]
 
+    def test_an_append_hands_over_the_event_unless_its_class_is_no_longer_the_current_one(self, store):
+        name = "test.ParcelSealed"
+
+        class ParcelSealedV1(DomainEvent):
+            event_type: ClassVar[str] = name
+            schema_version: ClassVar[int] = 1
+            seal: str
+
+        current = ParcelSealedV1(seal="red")
+        with store.db.writing() as conn:
+            [recorded] = EventLog(store.db.dialect).append(conn, "parcel-a", "test.Parcel", NO_STREAM, [current], META)
+        assert recorded.event is current
+        del EVENT_TYPES[name]
+
+        class ParcelSealed(DomainEvent):
+            event_type: ClassVar[str] = name
+            schema_version: ClassVar[int] = 2
+            seal: str
+            intact: bool
+
+            @staticmethod
+            def upcast_v1_v2(data):
+                return {**data, "intact": True}
+
+        try:
+            with store.db.writing() as conn:  # code that still holds the old class
+                [recorded] = EventLog(store.db.dialect).append(conn, "parcel-a", "test.Parcel", 1,
+                                                               [ParcelSealedV1(seal="blue")], META)
+            assert recorded.schema_version == 1
+            assert recorded.event == ParcelSealed(seal="blue", intact=True)
+        finally:
+            del EVENT_TYPES[name]
+
     def test_an_event_newer_than_the_code_is_refused(self):
         with pytest.raises(LookupError, match="newer"):
             decode_event("test.ParcelWeighed", 5, {"parcel": "a", "grams": 1})
