@@ -115,18 +115,25 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        length, streamed = b"", False
+        for name, value in scope["headers"]:  # the raw list, once: this runs on every request
+            if name == b"content-length" and not length:
+                length = value
+            elif name == b"transfer-encoding":
+                streamed = True
+        if not length and not streamed:  # no body (most requests)
+            await self.app(scope, receive, send)
+            return
         max_bytes = self.path_limits.get(scope["path"], self.max_bytes)
         detail = f"request body larger than {max_bytes} bytes"
-        headers = Headers(scope=scope)
-        length = headers.get("content-length", "")
         if length.isdigit() and int(length) > max_bytes:
             body = {"type": "https://clusterhub.eu/problems/payload-too-large", "title": "Payload too large",
                     "status": 413, "detail": detail, "max_bytes": max_bytes}
             await problem_response(413, body)(scope, receive, send)
             return
-        if "transfer-encoding" not in headers:
-            # No body, or one of a declared length (checked above) that the server reads no further
-            # than: nothing to count while it streams.
+        if not streamed:
+            # A body of a declared length (checked above) that the server reads no further than:
+            # nothing to count while it streams.
             await self.app(scope, receive, send)
             return
         received = 0
