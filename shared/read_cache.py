@@ -37,8 +37,8 @@ invalidates every entry, but nothing stale is ever served within one machine's v
 A response is kept only if the token read before the route ran is still the token after it:
 then nothing committed in between, and the route's snapshot is that version. Right after a
 write every client misses at once: requests for a key already being answered at the same token
-wait for that answer (single flight) instead of each running the route, which kept p99 at a
-third of a second.
+wait for that answer (single flight) instead of each running the route (without it, search
+had a p99 of 160 ms at 32 clients).
 
 Memory: at most `max_entries` responses and `max_bytes` of bodies, least recently used out first.
 """
