@@ -166,6 +166,10 @@ def _holding() -> Reservation | None:
     return reservation if reservation is not None and reservation.running else None
 
 
+def _holds_a_key() -> bool:
+    return _holding() is not None
+
+
 def _wrote(conn: Connection) -> bool:
     if conn.dialect.name == "sqlite":
         # Counts rows changed through this connection, raw cursors included (the event log uses them).
@@ -192,6 +196,9 @@ class IdempotencyKeys:
         self.clock = clock
         self._purged_at: datetime | None = None
         _install_hooks(db.engine)
+        # The hooks act for the request whose context they run in, and only while it holds a key:
+        # other writes skip SQLAlchemy's transaction and may share a commit (shared/db.py).
+        db.needs_commit_hooks = _holds_a_key
 
     def key_id(self, client: str, method: str, path: str, key: str) -> str:
         return hashlib.sha256("\x1f".join((self.service, client, method, path, key)).encode()).hexdigest()
