@@ -224,10 +224,14 @@ def event_json(event: DomainEvent) -> bytes:
     much again; a dict and sorted keys (as rows up to 2026-12 have) would cost twice that. Both
     read back the same, and verification hashes the stored text, whatever its key order.
     """
-    serializer = getattr(event, "__pydantic_serializer__", None)
+    return _serializer(type(event))(event)
+
+
+def _serializer(cls: type) -> Callable[[Any], bytes]:
+    serializer = getattr(cls, "__pydantic_serializer__", None)
     if serializer is None:  # a stand-in with model_dump only, as tests append for code that is gone
-        return orjson.dumps(event.model_dump(mode="json"))
-    return serializer.to_json(event)
+        return lambda event: orjson.dumps(event.model_dump(mode="json"))
+    return serializer.to_json
 
 
 def chain_hash(
@@ -337,25 +341,26 @@ def _field(raw: bytes) -> bytes:
     return b"%d:%b" % (len(raw), raw)
 
 
-# Per event class, its type and schema version framed as chain_hash frames them.
-_TYPE_FIELDS: dict[type[DomainEvent], bytes] = {}
+# Per event class: its type, its schema version, both framed as chain_hash frames them, and its
+# serializer (event_json).
+_EVENT_CLASSES: dict[type, tuple[str, int, bytes, Callable[[Any], bytes]]] = {}
 
 # An event ready to chain: the event as its RecordedEvent hands it over (None if it is not of the
 # class the code now has for its type: it is then decoded and upcast from its data), its type and
-# schema version, its data as stored, and its own chain_hash fields (type, schema version, data)
-# already framed, once even if it is chained twice.
-_Payload = tuple[DomainEvent | None, str, int, str, bytes]
+# schema version, both framed, and its data as stored, as text and as bytes: what an append
+# needs of it, once even if it is chained twice.
+_Payload = tuple[DomainEvent | None, str, int, bytes, str, bytes]
 
 
 def _payload(event: DomainEvent) -> _Payload:
     cls = type(event)
-    event_type = cls.event_type
-    framed = _TYPE_FIELDS.get(cls)
-    if framed is None:
-        framed = _TYPE_FIELDS[cls] = _field(event_type.encode()) + _field(b"%d" % cls.schema_version)
-    data = event_json(event)
-    return (event if EVENT_TYPES.get(event_type) is cls else None, event_type, cls.schema_version, data.decode(),
-            b"%b%d:%b" % (framed, len(data), data))
+    known = _EVENT_CLASSES.get(cls)
+    if known is None:
+        known = _EVENT_CLASSES[cls] = (cls.event_type, cls.schema_version, _field(cls.event_type.encode())
+                                       + _field(b"%d" % cls.schema_version), _serializer(cls))
+    event_type, schema_version, framed, serialize = known
+    data = serialize(event)
+    return event if EVENT_TYPES.get(event_type) is cls else None, event_type, schema_version, framed, data.decode(), data
 
 
 @dataclass
@@ -518,14 +523,14 @@ class EventLog:
         sha256 = hashlib.sha256
         rows = []
         recorded = []
-        for event, event_type, schema_version, data_text, event_fields in payloads:
+        for event, event_type, schema_version, type_fields, data_text, data in payloads:
             position += 1
             version += 1
             position_raw, version_raw = b"%d" % position, b"%d" % version
             # (A hash is 64 hex digits: its frame is "64:".)
-            digest = sha256(b"64:%s%d:%b%b%d:%b%b%b" % (
+            digest = sha256(b"64:%s%d:%b%b%d:%b%b%d:%b%b" % (
                 prev.encode(), len(position_raw), position_raw, stream_fields, len(version_raw), version_raw,
-                event_fields, tail_fields,
+                type_fields, len(data), data, tail_fields,
             )).hexdigest()
             rows.append((position, stream_id, stream_type, version, event_type, schema_version, data_text,
                          meta_text, actor, tenant, recorded_at, prev, digest))
