@@ -140,6 +140,22 @@ class TestAppend:
             (1, "parcel-a", 1), (2, "parcel-a", 2), (3, "parcel-b", 1)]
         assert verify_chain_now(store).ok
 
+    def test_an_append_rolled_back_to_a_savepoint_leaves_a_wrong_guess_in_the_same_transaction(self, store):
+        # As the SQLite group committer does with a write that fails: the next write in the same
+        # transaction appends with a log whose last append is gone.
+        log = EventLog(store.db.dialect)
+        append(store, "parcel-a", NO_STREAM, 1, log=log)
+        with store.db.writing() as conn:
+            driver = conn.connection.driver_connection
+            driver.execute("SAVEPOINT write")
+            log.append(conn, "parcel-b", "test.Parcel", NO_STREAM, [ParcelWeighed(parcel="b", grams=2)], META)
+            driver.execute("ROLLBACK TO SAVEPOINT write")
+            driver.execute("RELEASE SAVEPOINT write")
+            [recorded] = log.append(conn, "parcel-a", "test.Parcel", 1, [ParcelWeighed(parcel="a", grams=3)], META)
+        assert (recorded.position, recorded.version) == (2, 2)
+        assert [(e.position, e.stream_id) for e in all_events(store)] == [(1, "parcel-a"), (2, "parcel-a")]
+        assert verify_chain_now(store).ok
+
     def test_recorded_events_of_an_append_equal_those_read_back(self, store):
         appended = append(store, "parcel-a", NO_STREAM, 1, 2)
         [first, second] = all_events(store)
