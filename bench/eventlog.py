@@ -11,8 +11,9 @@ PostgreSQL: fsync and synchronous_commit on), in two modes:
 `project` is `EventLog.append` on a `Database` connection, hash chain included. `raw` inserts the
 same rows (precomputed, hashes included) through the bare driver, the way a driver user writes
 it, into the same migrated `events` table, indexes and triggers included (on SQLite the trigger
-of migration 0013 checks its rows as it checks the project's): the ceiling. `peer` is pyeventsourcing's application recorder,
-given `StoredEvent`s made from the same events (serialised with pydantic's `model_dump_json`).
+of migration 0013 checks its rows as it checks the project's): the ceiling. `peer` is
+pyeventsourcing's application recorder, given `StoredEvent`s made from the same events
+(serialised with pydantic's `model_dump_json`).
 
 Each round opens fresh stores for all three, which then take turns every 250 events, so load
 from elsewhere on the machine hits all alike; throughputs are medians over rounds, latencies are

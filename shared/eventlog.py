@@ -360,7 +360,8 @@ def _payload(event: DomainEvent) -> _Payload:
                                        + _field(b"%d" % cls.schema_version), _serializer(cls))
     event_type, schema_version, framed, serialize = known
     data = serialize(event)
-    return event if EVENT_TYPES.get(event_type) is cls else None, event_type, schema_version, framed, data.decode(), data
+    typed = event if EVENT_TYPES.get(event_type) is cls else None
+    return typed, event_type, schema_version, framed, data.decode(), data
 
 
 @dataclass
@@ -528,7 +529,7 @@ class EventLog:
             version += 1
             position_raw, version_raw = b"%d" % position, b"%d" % version
             # (A hash is 64 hex digits: its frame is "64:".)
-            digest = sha256(b"64:%s%d:%b%b%d:%b%b%d:%b%b" % (
+            digest = sha256(b"64:%b%d:%b%b%d:%b%b%d:%b%b" % (
                 prev.encode(), len(position_raw), position_raw, stream_fields, len(version_raw), version_raw,
                 type_fields, len(data), data, tail_fields,
             )).hexdigest()
