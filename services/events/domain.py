@@ -499,8 +499,7 @@ def _check_cap(conn: Connection, participant: Participant, cap: int, *, accepted
 
 def _b2b_participants(conn: Connection, event_id: str, named: dict[str, str]) -> list[Participant]:
     """A meeting's two sides, registered B2B participants of this event, by the body field naming each
-    (one query for both);
-    checked in that order, so the first field at fault is the one reported."""
+    (one query for both); checked in that order, so the first field at fault is the one reported."""
     requester_id, receiver_id = named.values()
     rows = {row["id"]: row for row in conn.execute(_B2B_CANDIDATES, {
         "requester_id": requester_id, "receiver_id": receiver_id, "event_id": event_id}).mappings()}

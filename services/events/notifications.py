@@ -339,7 +339,8 @@ class OutboxProjector:
         if "title" in changes:
             changes["title"] = _line(changes["title"])
         if changes:
-            d.conn.execute(update(directory_events).where(directory_events.c.event_id == e.event_id).values(changes))
+            d.conn.execute(update(directory_events).where(directory_events.c.event_id == e.event_id)
+                           .values(changes))
 
     def on_ParticipantRegistered(self, d: Directory, e: ev.ParticipantRegistered,
                                  _: RecordedEvent) -> list[Message]:
@@ -423,7 +424,7 @@ class OutboxProjector:
 
     def on_AgendaPublished(self, d: Directory, e: ev.AgendaPublished, _: RecordedEvent) -> list[Message]:
         d.conn.execute(update(directory_events).where(directory_events.c.event_id == e.event_id)
-                     .values(agenda_published=True))
+                       .values(agenda_published=True))
         event = d.event(e.event_id)
         return [self._agenda(d, event, d.person(pid)) for pid in e.participant_ids]
 

@@ -92,8 +92,9 @@ def list_registrations(conn: Connection, event_id: str, *, status: str | None = 
     if status:
         stmt = stmt.where(participants.c.status == status)
     page = paged(conn, stmt, [(participants.c.queue_position, int)], cursor, limit, lambda row: row)
-    return Page[ParticipantPublic](data=[ParticipantPublic.model_validate(row) for row in pii.open_rows(conn, page.data)],
-                                   next_cursor=page.next_cursor)
+    return Page[ParticipantPublic](
+        data=[ParticipantPublic.model_validate(row) for row in pii.open_rows(conn, page.data)],
+        next_cursor=page.next_cursor)
 
 
 def list_cards(conn: Connection, event_id: str, *, q: str | None = None, keyword: str | None = None,
