@@ -351,7 +351,7 @@ class Wrk:
         if line is None:
             raise RuntimeError(f"wrk failed: {result.stderr.strip() or result.stdout.strip()}")
         data = json.loads(line.removeprefix("WRK-RESULT "))
-        if meeting is not None:
+        if workload == "meeting":
             # wrk's done() cannot see the thread's counter: every request sent either completed, failed
             # (an error) or was in flight at the end (at most one per connection), so this bounds it.
             meeting.used += data["requests"] + data["errors"] + clients
@@ -422,7 +422,7 @@ class HttpxLoad:
 
             await asyncio.gather(*(client() for _ in range(clients)))
             seconds = time.perf_counter() - start
-        if meeting is not None:
+        if workload == "meeting":
             meeting.used += counter  # exact here: one pair per request built
         latencies.sort()
 

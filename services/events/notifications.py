@@ -723,6 +723,9 @@ class OutboxWorker:
             await self.db.write(lambda conn: self._failed(conn, row, exc))
         else:
             await self.db.write(lambda conn: self._sent(conn, row))
+            # Logged once committed: a replica killed between the two must not claim a send
+            # that its successor, finding the row still claimed, makes again.
+            log.info("outbox.sent", worker=self.name, notification=row.id, event_type=row.event_type)
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -777,7 +780,6 @@ class OutboxWorker:
     def _sent(self, conn: Connection, row: Row[Any]) -> None:
         self._record(conn, row, NotificationSent(notification_id=row.id, event_position=row.event_position,
                                                  attempts=row.attempts + 1))
-        log.info("outbox.sent", worker=self.name, notification=row.id, event_type=row.event_type)
 
     def _failed(self, conn: Connection, row: Row[Any], exc: BaseException) -> None:
         attempts = row.attempts + 1
