@@ -42,6 +42,13 @@ Non-2xx responses count as errors (wrk: status >= 400 and socket errors). Each r
 CPU the server process spent per request (all its threads), which moves less than requests/s
 when other work shares the machine.
 
+The write bound (before the stores; `--no-bound` skips it): the bare app also serves three POST
+endpoints taking register's body, at 32 clients (or the top level): `bound-body` parses it into
+OrganisationCreate, `bound-auth` adds an HTTPBearer dependency, `bound-commit` adds one durable
+one-row sqlite3 commit on the event loop. Each is what FastAPI alone reaches with that much of a
+write, against the ceiling measured just before it: how much of the 35% target is left for the
+work a write does.
+
 SQLite's write ceiling is its durable commit (WAL, synchronous=FULL: one fsync each): the run
 measures what a bare sqlite3 loop of one-row commits reaches on the same file system, for scale.
 
@@ -67,6 +74,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 
@@ -74,8 +82,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from fastapi import Depends  # noqa: E402
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer  # noqa: E402
+
 from cli.serve import uvicorn_argv  # noqa: E402
 from cli.services import installed_services  # noqa: E402
+from services.registry.models import OrganisationCreate  # noqa: E402
 from shared.auth import PLATFORM_ADMIN, Tokens  # noqa: E402
 from shared.settings import CommonSettings  # noqa: E402
 
@@ -84,20 +96,51 @@ READS = ("get", "list", "search")
 UNCACHED = tuple(f"{read}-uncached" for read in READS)  # READS past the read cache (no-cache)
 WRITES = ("register", "meeting")
 WORKLOADS = (*READS, *UNCACHED, *WRITES, "mixed")
+# The write bound, on the bare app (register's body each time): the body parsed into
+# OrganisationCreate; that and a bearer-token dependency; those and one durable one-row commit.
+BOUNDS = ("bound-body", "bound-auth", "bound-commit")
 MEETING_PARTICIPANTS = 200  # 19,900 unordered pairs: more than a default run sends
 LIST_PATH = "/v1/organisations?country=BE&kind=company"
 SEARCH_PATH = "/v1/organisations?q=imaging"
 READ_TARGET, WRITE_TARGET, P99_TARGET_MS, TARGET_CLIENTS = 0.60, 0.35, 100.0, 32
 
 
+# (Module level: FastAPI reads the endpoints' annotations, strings here, in the module's namespace.)
+BoundCredentials = Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())]
+
+
 def create_bare_app():  # type: ignore[no-untyped-def]
-    """The ceiling: uvicorn + FastAPI + JSON, nothing of ours."""
+    """The ceiling: uvicorn + FastAPI + JSON, nothing of ours. Beside it, the write bound: how far
+    FastAPI alone gets with what any write endpoint needs (BOUNDS)."""
+    import sqlite3
+
     from fastapi import FastAPI
 
     app = FastAPI()
+    # One durable commit per request, on the event loop, with shared/db.py's pragmas.
+    store = sqlite3.connect(os.environ.get("BENCH_BOUND_SQLITE", ":memory:"), isolation_level=None,
+                            check_same_thread=False)
+    store.execute("PRAGMA journal_mode=WAL")
+    store.execute("PRAGMA synchronous=FULL")
+    store.execute("CREATE TABLE IF NOT EXISTS bound (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
 
     @app.get("/ping")
     async def ping() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/bound/body")
+    async def body(_: OrganisationCreate) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/bound/auth")
+    async def auth(_: OrganisationCreate, __: BoundCredentials) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/bound/commit")
+    async def commit(organisation: OrganisationCreate, _: BoundCredentials) -> dict[str, bool]:
+        store.execute("BEGIN IMMEDIATE")
+        store.execute("INSERT INTO bound (name) VALUES (?)", (organisation.legal_name,))
+        store.execute("COMMIT")
         return {"ok": True}
 
     return app
@@ -306,8 +349,17 @@ local function meeting()
   return wrk.format("POST", meeting_path, headers(), meeting_bodies[((counter - 1) %% #meeting_bodies) + 1])
 end
 
+local function bound()
+  counter = counter + 1
+  local body = string.format(
+    '{"legal_name":"Bench %%s %%d %%d","kind":"company","country":"BE","keywords":["bench"]}',
+    run_tag, thread_id, counter)
+  return wrk.format("POST", "/bound/" .. workload:sub(7), headers(), body)
+end
+
 function request()
   if workload == "register" then return register() end
+  if workload:sub(1, 6) == "bound-" then return bound() end
   if workload == "meeting" then return meeting() end
   if workload == "mixed" then
     if math.random() < 0.2 then return register() end
@@ -395,9 +447,10 @@ class HttpxLoad:
                 return "POST", meeting_path, {"requester_id": requester, "receiver_id": receiver}, None
             if workload == "mixed":
                 kind = "register" if random.random() < 0.2 else READS[counter % 3]
-            if kind == "register":
-                return "POST", "/v1/organisations", {"legal_name": f"Bench {tag} {counter}", "kind": "company",
-                                                     "country": "BE", "keywords": ["bench"]}, None
+            if kind == "register" or kind in BOUNDS:
+                path = f"/bound/{kind.removeprefix('bound-')}" if kind in BOUNDS else "/v1/organisations"
+                return "POST", path, {"legal_name": f"Bench {tag} {counter}", "kind": "company",
+                                      "country": "BE", "keywords": ["bench"]}, None
             if kind == "get":
                 return "GET", f"/v1/organisations/{ids[counter % len(ids)]}", None, fresh
             return "GET", {"list": LIST_PATH, "search": SEARCH_PATH}.get(kind, "/ping"), None, fresh
@@ -600,6 +653,7 @@ def main() -> None:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--no-bound", action="store_true", help="skip the write bound (FastAPI alone, see BOUNDS)")
     args = parser.parse_args()
     duration = 1.0 if args.quick else args.duration
     levels = [int(c) for c in args.clients.split(",")]
@@ -618,7 +672,7 @@ def main() -> None:
     token = admin_token()
     try:
         # The ceiling: the bare endpoint under the services' uvicorn command line (again before each row).
-        env = service_env("sqlite://", {})
+        env = {**service_env("sqlite://", {}), "BENCH_BOUND_SQLITE": str(workdir / "bound.db")}
         bare = processes.uvicorn("bare", "api_load:create_bare_app", free_port(), env)
         processes.wait_listening([bare])
         ceiling: dict[int, Result] = {}
@@ -641,6 +695,12 @@ def main() -> None:
             line["httpx_bare_requests_per_s"] = round(h.requests_per_s, 1)
             line["httpx_cpu_share"] = round(h.generator_cpu_s / h.seconds, 2)
         emit(line, args.json)
+        if not args.no_bound:
+            # What a write endpoint reaches with FastAPI alone, each against the ceiling measured just before.
+            for workload in BOUNDS:
+                top = measure(generator, bare.url, "bare", probe, duration, token, [], bare)
+                r = measure(generator, bare.url, workload, probe, duration, token, [], bare)
+                emit(row("none", workload, probe, r, top.requests_per_s), args.json)
 
         with stores(args.stores.split(","), workdir) as each:
             for store, url in each:
