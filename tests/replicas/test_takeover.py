@@ -196,7 +196,10 @@ def test_killing_the_active_replica_hands_the_outbox_over_and_every_message_goes
         report = verify_chain(conn)
         log_size = conn.execute(select(func.count()).select_from(text("events"))).scalar_one()
     assert len(rows) == REGISTRATIONS and {status for _, status in rows} == {SENT}
-    assert by_active | by_standby == {row.id for row in rows}
+    # "outbox.sent" is logged after the commit: a replica killed between the two leaves its last
+    # send recorded in the store but in no log, at most the one message in flight at the kill.
+    logged, recorded = by_active | by_standby, {row.id for row in rows}
+    assert logged <= recorded and len(recorded - logged) <= 1, recorded - logged
     assert len(outcomes) == REGISTRATIONS and {count for _, count in outcomes} == {1}
     assert report.ok, report
     assert log_size == 1 + 2 * REGISTRATIONS  # the event, the registrations, one outcome each
