@@ -20,9 +20,10 @@ manager's entry, nor a manager another cluster's. Only 200s are kept, so a refus
 replayed, and only when the request really reached the named route (FastAPI's routing decides).
 
 Freshness, exactly. The cache holds responses for one version of the registry's data,
-`ReadCache.token()`: a commit anywhere that appended to the event log or changed a registry read model
-(migration 0012 marks those) moves it and empties the cache (coarse: any registry write
-invalidates every entry, but nothing stale is ever served within one machine's view).
+`ReadCache.token()`: a commit anywhere that changed a registry read model or a person key, the
+tables the cached responses are read from (migration 0012 marks those), moves it and empties the
+cache (coarse: any registry write invalidates every entry, but nothing stale is ever served within
+one machine's view; the other services' writes leave it be).
 - SQLite: `PRAGMA data_version` on a connection of our own changes whenever any other connection,
   in this process or another, has committed (https://sqlite.org/pragma.html#pragma_data_version);
   read on every hit (a few µs, no I/O: the WAL index is shared memory), and when it moved, the
@@ -130,8 +131,8 @@ class SqliteVersion:
 
 
 class PostgresNotifications:
-    """A counter moved by every NOTIFY on `CHANNEL` (any commit that wrote, in any process), on a
-    dedicated connection; no version at all while that connection is not listening."""
+    """A counter moved by every NOTIFY on `CHANNEL` (any commit that changed a registry read model,
+    in any process), on a dedicated connection; no version at all while it is not listening."""
 
     def __init__(self, url: str) -> None:
         self.url = url

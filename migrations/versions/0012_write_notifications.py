@@ -1,10 +1,12 @@
 """The registry's read models tell when they change, for the per-process read cache (shared/read_cache.py).
 
 A process caches its hot read responses and must drop them as soon as anything they were read
-from changes, in any process; writes elsewhere in the store (leases, checkpoints, the outbox,
-idempotency keys) should not. The changes that count: a row appended to the event log (every
-domain write appends) or a row of a registry read model or person key changed, by whatever means
-(a projection rebuilt from the log, an erasure, a repair by hand).
+from changes, in any process; writes elsewhere in the store (the other services' events and read
+models, leases, checkpoints, the outbox, idempotency keys) should not. The changes that count: a
+row of a registry read model or person key changed, by whatever means (a registry write's inline
+projection, a projection rebuilt from the log, an erasure, a repair by hand). The cached
+responses are read from those tables only, so an append to the log counts through the read-model
+rows its projection writes in the same transaction, not on its own.
 
 PostgreSQL: a round trip per request to ask "has anything changed?" would cost as much as the
 read it saves, so the database tells instead: statement-level triggers send
@@ -35,10 +37,8 @@ READ_MODELS = tuple(f"registry_{name}" for name in (
 
 
 def _triggers() -> list[tuple[str, str, str]]:
-    """(trigger, table, events): inserts on the append-only log; any change on the read models."""
-    return ([("clusterhub_events_notify", "events", "INSERT")]
-            + [(f"{table}_notify", table, "INSERT OR UPDATE OR DELETE OR TRUNCATE")
-               for table in READ_MODELS])
+    """(trigger, table, events): any change on the read models."""
+    return [(f"{table}_notify", table, "INSERT OR UPDATE OR DELETE OR TRUNCATE") for table in READ_MODELS]
 
 
 def upgrade() -> None:
@@ -60,9 +60,8 @@ END $$
 
 def _sqlite_triggers() -> list[tuple[str, str, str]]:
     """(trigger, table, event): SQLite has row triggers only, one event each."""
-    return ([("events_insert_version", "events", "INSERT")]
-            + [(f"{table}_{event.lower()}_version", table, event)
-               for table in READ_MODELS for event in ("INSERT", "UPDATE", "DELETE")])
+    return [(f"{table}_{event.lower()}_version", table, event)
+            for table in READ_MODELS for event in ("INSERT", "UPDATE", "DELETE")]
 
 
 def _sqlite_upgrade() -> None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import psycopg
@@ -23,6 +23,7 @@ from structlog.testing import capture_logs
 
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
+from shared.eventlog import NO_STREAM, DomainEvent, EventLog
 from shared.read_cache import Cached, ReadCache
 from tests.conftest import Store, auth_headers
 from tests.registry.conftest import BIOWIN, IBA, MEDICEN, ULIEGE, created
@@ -192,13 +193,24 @@ async def test_a_write_by_another_process_invalidates(store: Store, client: http
         await until(shows, 5)  # NOTIFY: as soon as the listener hears it
 
 
+class TalkScheduled(DomainEvent):
+    """Another service's event: appended to the shared log, no registry read model written."""
+
+    event_type: ClassVar[str] = "test.TalkScheduled"
+    schema_version: ClassVar[int] = 1
+    title: str
+
+
 async def test_writes_outside_the_registry_keep_the_cache(store: Store, client: httpx.AsyncClient) -> None:
-    """A lease renewed, a checkpoint moved: nothing a registry read returns (coarse, but not that coarse)."""
+    """A lease renewed, another service's event appended: nothing a registry read returns (coarse,
+    but not that coarse)."""
     iba = await created(client, "/v1/organisations", IBA)
     path = f"/v1/organisations/{iba['id']}"
     await cached(client, path)
     write_in_another_process(store, "INSERT INTO worker_leases (name, holder, acquired_at, expires_at) "
                                     "VALUES (:a, :b, 0, 1)", "read-cache-test", "another process")
+    with store.db.writing() as conn:  # a connection of its own: SQLite's data_version moves
+        EventLog(store.db.dialect).append(conn, "talk-1", "test.Talk", NO_STREAM, [TalkScheduled(title="PET-MRI")])
     await asyncio.sleep(0.2)  # PostgreSQL: time for a notification, were there one
     counted = Counted()
     await client.get(path)
