@@ -14,14 +14,15 @@ import contextlib
 import contextvars
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Select, bindparam, create_engine, event
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
@@ -101,6 +102,27 @@ class Database:
         if self._writer is not None:
             self._writer.stop()
         self.engine.dispose()
+
+
+class ByIds:
+    """`query` for the rows whose `column` is one of some ids, its statements built once.
+
+    A hot path's statement is best built once: building costs SQLAlchemy more than running it.
+    An expanding `IN` is still rendered again at every execution, so the usual lists of one or two
+    ids (a record, a meeting's two sides) get fixed `IN` lists; longer ones the expanding one."""
+
+    FIXED = (1, 2)
+
+    def __init__(self, query: Select[Any], column: ColumnElement[Any]) -> None:
+        self.fixed = {count: query.where(column.in_([bindparam(f"id{i}") for i in range(count)]))
+                      for count in self.FIXED}
+        self.expanding = query.where(column.in_(bindparam("ids", expanding=True)))
+
+    def execute(self, conn: Connection, ids: Sequence[Any]) -> CursorResult[Any]:
+        fixed = self.fixed.get(len(ids))
+        if fixed is not None:
+            return conn.execute(fixed, {f"id{i}": value for i, value in enumerate(ids)})
+        return conn.execute(self.expanding, {"ids": list(ids)})
 
 
 def _never() -> bool:

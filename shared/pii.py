@@ -36,6 +36,7 @@ from sqlalchemy import Column, Connection, LargeBinary, String, Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared.db import ByIds
 from shared.errors import Conflict
 from shared.tables import metadata
 
@@ -117,12 +118,8 @@ def person_of(value: Any) -> str | None:
 # Built once: every write and read of personal data looks keys up, and building a statement costs
 # SQLAlchemy more than running it.
 _KEY = select(person_keys.c.key, person_keys.c.erased_at).where(person_keys.c.person_id == bindparam("person_id"))
-_KEYS = select(person_keys.c.person_id, person_keys.c.key).where(
-    person_keys.c.person_id.in_(bindparam("person_ids", expanding=True)))
-# Most lookups are for one or two people (a record, a meeting's sides): a fixed IN list spares
-# SQLAlchemy re-rendering the statement for an expanding one at every execution.
-_FEW_KEYS = {count: select(person_keys.c.person_id, person_keys.c.key).where(
-    person_keys.c.person_id.in_([bindparam(f"p{i}") for i in range(count)])) for count in (1, 2)}
+# A record's one person, a meeting's two, a page's many.
+_KEYS = ByIds(select(person_keys.c.person_id, person_keys.c.key), person_keys.c.person_id)
 
 
 def _key_for_sealing(conn: Connection, person_id: str) -> bytes:
@@ -183,10 +180,7 @@ class Keyring:
         wanted = sorted({p for p in person_ids if p not in self.keys})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
-            if len(chunk) in _FEW_KEYS:
-                rows = self.conn.execute(_FEW_KEYS[len(chunk)], {f"p{i}": p for i, p in enumerate(chunk)}).all()
-            else:
-                rows = self.conn.execute(_KEYS, {"person_ids": chunk}).all()
+            rows = _KEYS.execute(self.conn, chunk).all()
             found = {row.person_id: row.key for row in rows}
             for person_id in chunk:
                 self.keys[person_id] = found.get(person_id)

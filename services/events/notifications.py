@@ -72,7 +72,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.events import events as ev
 from shared import pii
-from shared.db import Database
+from shared.db import ByIds, Database
 from shared.eventlog import (
     NO_STREAM,
     ConcurrencyError,
@@ -490,13 +490,9 @@ class _Unknown(LookupError):
 
 # The statements every meeting request runs, built once: building costs SQLAlchemy more than running.
 _EVENT = select(directory_events).where(directory_events.c.event_id == bindparam("event_id"))
-_PEOPLE = select(directory_participants.c.participant_id, directory_participants.c.name,
-                 directory_participants.c.email, directory_participants.c.organisation_name)
-# A registration's one person, a meeting's two: fixed IN lists (an expanding one is rendered again at
-# every execution); more (an agenda's) take the expanding one.
-_FEW_PEOPLE = {count: _PEOPLE.where(directory_participants.c.participant_id.in_(
-    [bindparam(f"p{i}") for i in range(count)])) for count in (1, 2)}
-_MANY_PEOPLE = _PEOPLE.where(directory_participants.c.participant_id.in_(bindparam("ids", expanding=True)))
+_PEOPLE = ByIds(select(directory_participants.c.participant_id, directory_participants.c.name,
+                       directory_participants.c.email, directory_participants.c.organisation_name),
+                directory_participants.c.participant_id)
 _ADD_MEETING = insert(directory_meetings)
 # One row per (event, address) even if two recipients share an address.
 _ENQUEUE = {"postgresql": postgresql.insert(outbox).on_conflict_do_nothing(),
@@ -523,9 +519,7 @@ class Directory:
         """The participants, in that order, with names and e-mails opened (sealed in the table, as in
         the events): one query and one key lookup for them all."""
         wanted = sorted(set(participant_ids))
-        found = (self.conn.execute(_FEW_PEOPLE[len(wanted)], {f"p{i}": p for i, p in enumerate(wanted)})
-                 if len(wanted) in _FEW_PEOPLE else self.conn.execute(_MANY_PEOPLE, {"ids": wanted}))
-        rows = {row.participant_id: row for row in found}
+        rows = {row.participant_id: row for row in _PEOPLE.execute(self.conn, wanted)}
         missing = [pid for pid in participant_ids if pid not in rows]
         if missing:
             raise _Unknown(f"participant {missing[0]}")
